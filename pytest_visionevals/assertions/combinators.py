@@ -1,0 +1,84 @@
+"""``all``, ``any`` and ``not``: combine assertions, with weights for partial credit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pytest_visionevals.assertions.base import AnswerContext, Assertion, Verdict
+from pytest_visionevals.assertions.registry import ExpectError
+
+if TYPE_CHECKING:
+    from pytest_visionevals.assertions.registry import AssertionRegistry
+
+
+def _weighted(verdicts: list[Verdict], weights: list[float]) -> float:
+    total = sum(weights)
+    if total <= 0:
+        return 0.0
+    return sum(v.score * w for v, w in zip(verdicts, weights)) / total
+
+
+class AllOf(Assertion):
+    """Passes when every item passes; score is the weighted mean (partial credit)."""
+
+    type_name: ClassVar[str] = "all"
+    description: ClassVar[str] = "Every listed assertion must pass; score = weighted mean."
+    items: list[Assertion]
+
+    @classmethod
+    def parse_value(cls, value: Any, path: str, reg: AssertionRegistry) -> Assertion:
+        if not isinstance(value, list) or not value:
+            raise ExpectError(path, "expected a non-empty list of assertions")
+        return cls(items=[reg.parse(v, f"{path}[{i}]") for i, v in enumerate(value)])
+
+    def children(self) -> list[Assertion]:
+        return list(self.items)
+
+    def check(self, ctx: AnswerContext) -> Verdict:
+        verdicts = [a.evaluate(ctx) for a in self.items]
+        passed = all(v.passed for v in verdicts)
+        failed = [v for v in verdicts if not v.passed]
+        expl = "all passed" if passed else "; ".join(
+            f"{v.assertion}: {v.explanation}" for v in failed
+        )
+        return Verdict(passed, _weighted(verdicts, [a.weight for a in self.items]), expl,
+                       children=verdicts)
+
+
+class AnyOf(AllOf):
+    """Passes when at least one item passes; score is the best item score."""
+
+    type_name: ClassVar[str] = "any"
+    description: ClassVar[str] = "At least one listed assertion must pass; score = best."
+
+    def check(self, ctx: AnswerContext) -> Verdict:
+        verdicts = [a.evaluate(ctx) for a in self.items]
+        passed = any(v.passed for v in verdicts)
+        best = max(verdicts, key=lambda v: v.score)
+        expl = (f"passed by {next(v.assertion for v in verdicts if v.passed)}" if passed
+                else "none passed: " + "; ".join(f"{v.assertion}: {v.explanation}"
+                                                 for v in verdicts))
+        return Verdict(passed, best.score if passed else max(v.score for v in verdicts)
+                       if verdicts else 0.0, expl, children=verdicts)
+
+
+class Not(Assertion):
+    """Passes when the inner assertion fails (e.g. the answer must not name a wrong label)."""
+
+    type_name: ClassVar[str] = "not"
+    description: ClassVar[str] = "Inverts one assertion."
+    item: Assertion
+
+    @classmethod
+    def parse_value(cls, value: Any, path: str, reg: AssertionRegistry) -> Assertion:
+        return cls(item=reg.parse(value, path))
+
+    def children(self) -> list[Assertion]:
+        return [self.item]
+
+    def check(self, ctx: AnswerContext) -> Verdict:
+        inner = self.item.evaluate(ctx)
+        passed = not inner.passed
+        expl = (f"as required, not {inner.assertion}" if passed
+                else f"must not pass {inner.assertion} but did ({inner.explanation})")
+        return Verdict(passed, 1.0 if passed else 0.0, expl, children=[inner])

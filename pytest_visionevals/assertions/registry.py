@@ -1,0 +1,143 @@
+"""Assertion registry and the parser of ``expect:`` blocks.
+
+``expect`` is a mapping whose keys are assertion types (several keys = all must pass),
+or a list of such mappings. Each value is either the assertion's parameter mapping or a
+shorthand scalar/list for its main field. ``all`` / ``any`` take a list of expect
+mappings, ``not`` takes one.
+
+Users register their own types with the ``pytest_visionevals_register_assertions`` hook
+or the ``pytest_visionevals.assertions`` entry-point group (see README).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic import ValidationError
+
+from pytest_visionevals.assertions.base import Assertion
+
+ENTRY_POINT_GROUP = "pytest_visionevals.assertions"
+
+
+class ExpectError(Exception):
+    """A bad ``expect`` entry. ``path`` is relative to the case, e.g. ``expect.boxes[0]``."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def _join(path: str, loc: Iterable[Any]) -> str:
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+class AssertionRegistry:
+    def __init__(self) -> None:
+        self._types: dict[str, type[Assertion]] = {}
+
+    def register(self, cls: type[Assertion], *, replace: bool = False) -> type[Assertion]:
+        name = cls.type_name
+        if not name:
+            raise ValueError(f"{cls.__name__} has no type_name")
+        if name in self._types and self._types[name] is not cls and not replace:
+            raise ValueError(f"assertion type {name!r} is already registered")
+        self._types[name] = cls
+        return cls
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def get(self, name: str) -> type[Assertion]:
+        return self._types[name]
+
+    def types(self) -> dict[str, type[Assertion]]:
+        return dict(self._types)
+
+    def load_entry_points(self) -> None:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            obj = ep.load()
+            classes = obj if isinstance(obj, (list, tuple)) else [obj]
+            for cls in classes:
+                self.register(cls, replace=True)
+
+    # -- parsing ---------------------------------------------------------------------
+    def parse(self, raw: Any, path: str = "expect") -> Assertion:
+        """Turn an ``expect`` value into one Assertion (an ``all`` when several)."""
+        from pytest_visionevals.assertions.combinators import AllOf
+
+        if isinstance(raw, list):
+            if not raw:
+                raise ExpectError(path, "expected at least one assertion")
+            parts = [self.parse(item, f"{path}[{i}]") for i, item in enumerate(raw)]
+            return parts[0] if len(parts) == 1 else AllOf(items=parts)
+        if not isinstance(raw, Mapping) or not raw:
+            raise ExpectError(
+                path,
+                "expected a mapping of assertion types, e.g. {count: 3}; "
+                f"valid types: {', '.join(self.names())}",
+            )
+        parts = [self.parse_one(str(key), value, f"{path}.{key}") for key, value in raw.items()]
+        return parts[0] if len(parts) == 1 else AllOf(items=parts)
+
+    def parse_one(self, type_name: str, value: Any, path: str) -> Assertion:
+        if type_name not in self._types:
+            raise ExpectError(
+                path,
+                f"unknown assertion type {type_name!r}; valid types: {', '.join(self.names())}",
+            )
+        cls = self._types[type_name]
+        custom = getattr(cls, "parse_value", None)
+        if custom is not None:  # combinators parse their children through the registry
+            result: Assertion = custom(value, path, self)
+            return result
+        if isinstance(value, Mapping) and (cls.shorthand is None or cls.shorthand in value
+                                           or not _is_shorthand_value(cls, value)):
+            data = dict(value)
+            base = path
+        elif cls.shorthand is not None:
+            data = {cls.shorthand: value}
+            base = path  # errors inside the shorthand value point at the value itself
+        else:
+            raise ExpectError(path, f"expected a mapping of {type_name} parameters")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = list(err["loc"])
+            if base is path and cls.shorthand is not None and data.keys() == {cls.shorthand} \
+                    and not isinstance(value, Mapping) and loc and loc[0] == cls.shorthand:
+                loc = loc[1:]
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(sorted(f for f in cls.model_fields if f != "weight"))
+                msg = f"unknown field; {type_name} accepts: {allowed}, weight"
+            elif "input" in err and err["type"] != "missing":
+                msg = f"{msg} (got {err['input']!r})"
+            raise ExpectError(_join(path, loc), msg) from None
+
+
+def _is_shorthand_value(cls: type[Assertion], value: Mapping[str, Any]) -> bool:
+    """A mapping is a shorthand value only if none of its keys are the type's fields."""
+    return not any(k in cls.model_fields for k in value)
+
+
+_DEFAULT: AssertionRegistry | None = None
+
+
+def default_registry() -> AssertionRegistry:
+    """The registry with every built-in assertion family loaded."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        from pytest_visionevals.assertions import builtin_types
+
+        reg = AssertionRegistry()
+        for cls in builtin_types():
+            reg.register(cls)
+        _DEFAULT = reg
+    return _DEFAULT

@@ -1,0 +1,217 @@
+"""pytest nodes: an EvalFile yields one EvalItem per case x model (x repeat).
+
+Item ids look like ``evals/object_counting/shelves.yaml::bottles-on-shelf[gpt-5.2]``.
+Setup obtains the answer (a call error is a pytest *error*, a missing key or an
+unsupported task a *skip*); the call phase scores it (a wrong answer is a *failure*).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_visionevals.calls import CallJob, CallOutcome
+from pytest_visionevals.cases import Case, EvalFileError, load_eval_file
+from pytest_visionevals.images import ImageError, ResolvedImage, resolve_image
+from pytest_visionevals.models import ModelSpec
+from pytest_visionevals.providers.base import Completion, ImageInput, ProviderError, Request
+from pytest_visionevals.results import CaseResult
+from pytest_visionevals.runner import (
+    ScoringError,
+    apply_outcome,
+    base_result,
+    build_request,
+    score,
+)
+from pytest_visionevals.session import VisionSession
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr
+
+    from pytest_visionevals.assertions.base import JudgeFn
+
+SESSION_KEY = pytest.StashKey[VisionSession]()
+RESULT_KEY = pytest.StashKey[CaseResult]()
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+class CallFailed(Exception):
+    """The model call produced no answer (outcome *error*)."""
+
+
+class WrongAnswer(Exception):
+    """The answer did not pass the case's assertions (outcome *failed*)."""
+
+
+class EvalFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        vs = self.config.stash[SESSION_KEY]
+        try:
+            loaded = load_eval_file(self.path, vs.registry, vs.catalog.names())
+        except EvalFileError as exc:
+            vs.failed_eval_files.add(self.nodeid)
+            raise self.CollectError(f"invalid eval file {exc}") from None
+        base_dir = self.path.parent
+        prepared: list[tuple[Case, list[ResolvedImage]]] = []
+        for index, case in enumerate(loaded.cases):
+            images: list[ResolvedImage] = []
+            for j, ref in enumerate(case.image_refs):
+                try:
+                    images.append(resolve_image(ref, base_dir, vs.work_dir))
+                except ImageError as exc:
+                    vs.failed_eval_files.add(self.nodeid)
+                    field = f"cases[{index}].images[{j}]" if len(case.image_refs) > 1 \
+                        else f"cases[{index}].image"
+                    err = EvalFileError(self.path, str(exc), line=case.line, case_id=case.id,
+                                        field_path=field)
+                    raise self.CollectError(f"invalid eval file {err}") from None
+            prepared.append((case, images))
+        for case, images in prepared:
+            for model_name in vs.models:
+                if case.models is not None and model_name not in case.models:
+                    continue
+                if model_name in case.exclude_models:
+                    continue
+                model = vs.catalog.get(model_name)
+                repeat = vs.repeat or case.repeat
+                for r in range(repeat):
+                    name = f"{case.id}[{model_name}]" if repeat == 1 \
+                        else f"{case.id}[{model_name}-r{r}]"
+                    yield EvalItem.from_parent(self, name=name, case=case, model=model,
+                                               repeat_index=r, images=images)
+
+
+class EvalItem(pytest.Item):
+    def __init__(
+        self, *, case: Case, model: ModelSpec, repeat_index: int,
+        images: list[ResolvedImage], **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.model = model
+        self.repeat_index = repeat_index
+        self.images = images
+        self._outcome: CallOutcome | None = None
+        for marker in dict.fromkeys([slug(case.category), case.task, *map(slug, case.tags)]):
+            if marker:
+                _register_marker(self.config, marker)
+                self.add_marker(marker)
+        self.extra_keyword_matches.update({model.name, case.task, slug(case.category)})
+        # The engine prefetches this job; None = no call (task not supported by the model).
+        self.vision_job: CallJob | None = None
+        if model.supports(case.task):
+            vs = self.config.stash[SESSION_KEY]
+            self.vision_job = CallJob(
+                key=self.nodeid, model=model, repeat_index=repeat_index,
+                build_request=lambda: build_request(case, model, images, vs.settings),
+                label=f"{self.path.name}::{case.id}",
+            )
+
+    # -- the protocol -------------------------------------------------------------------------
+    def setup(self) -> None:
+        vs = self.config.stash[SESSION_KEY]
+        result = base_result(self.case, self.model, nodeid=self.nodeid, rootdir=vs.rootdir,
+                             repeat_index=self.repeat_index, images=self.images)
+        self.stash[RESULT_KEY] = result
+        if self.vision_job is None:
+            reason = f"not supported: {self.model.name} does not do {self.case.task}"
+            result.update(outcome="skipped", reason=reason)
+            pytest.skip(reason)
+        engine = vs.engine()
+        outcome = engine.result(self.vision_job) if engine is not None \
+            else _call_directly(self.vision_job)
+        apply_outcome(result, outcome)
+        if outcome.status == "skipped":
+            result.update(outcome="skipped", reason=outcome.reason)
+            pytest.skip(outcome.reason or "skipped")
+        if outcome.status == "error" or outcome.completion is None:
+            result.update(outcome="error", reason=outcome.reason or "no answer")
+            raise CallFailed(outcome.reason or "no answer")
+        self._outcome = outcome
+
+    def runtest(self) -> None:
+        assert self._outcome is not None
+        result = self.stash[RESULT_KEY]
+        try:
+            verdict = score(self.case, self.model, self._outcome, result, self._judge())
+        except ScoringError as exc:
+            result.update(outcome="error", reason=f"scoring failed: {exc}")
+            raise CallFailed(f"scoring failed: {exc}") from None
+        if not verdict.passed:
+            raise WrongAnswer(verdict.explanation)
+
+    def _judge(self) -> JudgeFn:
+        vs = self.config.stash[SESSION_KEY]
+
+        def judge(prompt: str, images: tuple[ImageInput, ...], model: str | None = None,
+                  ) -> Completion:
+            spec = vs.catalog.get(model or vs.judge_model)
+            digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
+            job = CallJob(
+                key=f"{self.nodeid}::judge::{digest}", model=spec,
+                build_request=lambda: Request(model=spec, prompt=prompt, images=images,
+                                              params=spec.params, timeout_s=spec.timeout_s,
+                                              max_attempts=spec.max_attempts),
+                label=f"{self.path.name}::{self.case.id}::judge",
+            )
+            engine = vs.engine()
+            outcome = engine.call_now(job) if engine is not None else _call_directly(job)
+            if outcome.status != "ok" or outcome.completion is None:
+                raise ProviderError(f"judge {spec.name}: {outcome.reason}")
+            return outcome.completion
+
+        return judge
+
+    # -- presentation -------------------------------------------------------------------------
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None,
+    ) -> str | TerminalRepr:
+        result = self.stash.get(RESULT_KEY, None)
+        if isinstance(excinfo.value, WrongAnswer) and result is not None:
+            answer = (result.get("answer") or "").strip()
+            if len(answer) > 600:
+                answer = answer[:600] + " [...]"
+            return (f"{self.case.id} [{self.model.name}] failed "
+                    f"(score {result.get('score') or 0:.2f})\n"
+                    f"  {excinfo.value}\n  answer: {answer!r}")
+        if isinstance(excinfo.value, CallFailed):
+            return f"{self.case.id} [{self.model.name}] produced no answer: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, self.case.line - 1, f"{self.case.id}[{self.model.name}]"
+
+
+_registered: set[tuple[int, str]] = set()
+
+
+def _register_marker(config: pytest.Config, name: str) -> None:
+    """Declare category/task/tag markers so ``--strict-markers`` accepts them."""
+    key = (id(config), name)
+    if key not in _registered:
+        _registered.add(key)
+        config.addinivalue_line("markers", f"{name}: vision eval category, task or tag")
+
+
+def _call_directly(job: CallJob) -> CallOutcome:
+    """Sequential fallback used only when no engine is registered."""
+    from pytest_visionevals.providers import make_provider
+    from pytest_visionevals.providers.base import MissingCredentials
+
+    try:
+        request = job.build_request()
+        provider = make_provider(job.model)
+        provider.check_credentials()
+        return CallOutcome("ok", provider.complete(request), request=request)
+    except MissingCredentials as exc:
+        return CallOutcome("skipped", reason=str(exc))
+    except ProviderError as exc:
+        return CallOutcome("error", reason=exc.reason)

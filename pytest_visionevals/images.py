@@ -1,0 +1,117 @@
+"""Resolve and validate the images a case names: local paths or http(s) URLs.
+
+Local paths are relative to the eval file. URLs are fetched once (timeout, size cap) into
+an on-disk cache keyed by the URL's sha256, so re-runs and xdist workers do not refetch.
+Every image is decoded once per process at collection so a broken file is a collection
+error, not a mid-run surprise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+DEFAULT_URL_TIMEOUT_S = 20.0
+DEFAULT_URL_MAX_BYTES = 20 * 1024 * 1024
+SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+
+
+class ImageError(Exception):
+    """An image that cannot be used; the message says the path as written and resolved."""
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    source: str  # as written in the eval file
+    path: Path  # local file (the cached download for URLs)
+    width: int
+    height: int
+    format: str
+
+
+_checked: dict[tuple[str, float, int], ResolvedImage] = {}
+
+
+def is_url(ref: str) -> bool:
+    return ref.startswith(("http://", "https://"))
+
+
+def resolve_image(
+    ref: str, base_dir: Path, cache_dir: Path, *,
+    timeout_s: float = DEFAULT_URL_TIMEOUT_S, max_bytes: int = DEFAULT_URL_MAX_BYTES,
+) -> ResolvedImage:
+    if is_url(ref):
+        path = fetch_url(ref, cache_dir, timeout_s=timeout_s, max_bytes=max_bytes)
+    else:
+        path = (base_dir / ref).resolve()
+        if not path.is_file():
+            why = "is a directory" if path.is_dir() else "does not exist"
+            raise ImageError(f"image {ref!r} (resolved to {path}) {why}")
+    return check_image(ref, path)
+
+
+def check_image(ref: str, path: Path) -> ResolvedImage:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ImageError(f"image {ref!r} (resolved to {path}) is unreadable: {exc}") from None
+    key = (str(path), st.st_mtime, st.st_size)
+    hit = _checked.get(key)
+    if hit is not None:
+        return ResolvedImage(ref, hit.path, hit.width, hit.height, hit.format)
+    try:
+        with Image.open(path) as im:
+            fmt = im.format or "?"
+            im.load()  # a full decode: truncated files fail here, not mid-run
+            width, height = im.size
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"image {ref!r} (resolved to {path}) is not a decodable image "
+            f"(supported: {', '.join(SUPPORTED_FORMATS)})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"image {ref!r} (resolved to {path}) cannot be decoded: {exc}") from None
+    if fmt not in SUPPORTED_FORMATS:
+        raise ImageError(f"image {ref!r} (resolved to {path}) has unsupported format {fmt}; "
+                         f"supported: {', '.join(SUPPORTED_FORMATS)}")
+    resolved = ResolvedImage(ref, path, width, height, fmt)
+    _checked[key] = resolved
+    return resolved
+
+
+def fetch_url(url: str, cache_dir: Path, *, timeout_s: float, max_bytes: int) -> Path:
+    """Download ``url`` once into ``cache_dir`` (atomic write); return the local path."""
+    import httpx2  # the SDKs' own HTTP client; imported lazily to keep collection light
+
+    target = cache_dir / "images" / hashlib.sha256(url.encode()).hexdigest()
+    if target.is_file():
+        return target
+    try:
+        with httpx2.stream("GET", url, timeout=timeout_s, follow_redirects=True) as resp:
+            if resp.status_code != 200:
+                raise ImageError(f"image URL {url!r} returned HTTP {resp.status_code}")
+            declared = resp.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise ImageError(f"image URL {url!r} is {int(declared)} bytes, over the "
+                                 f"{max_bytes}-byte cap")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ImageError(f"image URL {url!r} exceeds the {max_bytes}-byte cap")
+                chunks.append(chunk)
+    except httpx2.TimeoutException:
+        raise ImageError(f"image URL {url!r} timed out after {timeout_s:g} s") from None
+    except httpx2.HTTPError as exc:
+        raise ImageError(f"image URL {url!r} failed: {type(exc).__name__}: {exc}") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(b"".join(chunks))
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,47 @@
+"""Run-wide state of the plugin, built once from the pytest config (kept in config.stash)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_visionevals.assertions import AssertionRegistry
+from pytest_visionevals.models import Catalog
+from pytest_visionevals.runner import CallSettings
+
+if TYPE_CHECKING:
+    from pytest_visionevals.engine import Engine
+
+
+@dataclass
+class VisionSession:
+    rootdir: Path
+    catalog: Catalog
+    registry: AssertionRegistry
+    models: list[str]  # selected catalog names, in column order
+    eval_dirs: tuple[str, ...]
+    repeat: int | None  # --vision-repeat (overrides the cases' own repeat)
+    settings: CallSettings
+    work_dir: Path  # .visionevals under rootdir: downloaded images, runs, cache
+    judge_model: str
+    engine_getter: object = None  # callable returning the Engine (set by the engine plugin)
+    failed_eval_files: set[str] = field(default_factory=set)
+    other_collect_failures: int = 0
+
+    def engine(self) -> Engine | None:
+        getter = self.engine_getter
+        if callable(getter):
+            engine: Engine | None = getter()
+            return engine
+        return None
+
+    def is_eval_file(self, path: Path) -> bool:
+        """Eval files: *.yaml / *.yml under a directory named in ``vision_eval_dirs``."""
+        if path.suffix not in (".yaml", ".yml") or path.name.startswith(("_", ".")):
+            return False
+        try:
+            parts = path.resolve().relative_to(self.rootdir.resolve()).parts[:-1]
+        except ValueError:
+            parts = path.parts[:-1]
+        return any(p in self.eval_dirs for p in parts)
