@@ -43,10 +43,6 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-class CallFailed(Exception):
-    """The model call produced no answer (outcome *error*)."""
-
-
 class WrongAnswer(Exception):
     """The answer did not pass the case's assertions (outcome *failed*)."""
 
@@ -134,7 +130,9 @@ class EvalItem(pytest.Item):
             pytest.skip(outcome.reason or "skipped")
         if outcome.status == "error" or outcome.completion is None:
             result.update(outcome="error", reason=outcome.reason or "no answer")
-            raise CallFailed(outcome.reason or "no answer")
+            # pytrace=False: setup errors bypass repr_failure; show the reason, not our stack.
+            pytest.fail(f"{self.case.id} [{self.model.name}] produced no answer: "
+                        f"{outcome.reason or 'no answer'}", pytrace=False)
         self._outcome = outcome
 
     def runtest(self) -> None:
@@ -144,7 +142,8 @@ class EvalItem(pytest.Item):
             verdict = score(self.case, self.model, self._outcome, result, self._judge())
         except ScoringError as exc:
             result.update(outcome="error", reason=f"scoring failed: {exc}")
-            raise CallFailed(f"scoring failed: {exc}") from None
+            pytest.fail(f"{self.case.id} [{self.model.name}] could not be scored: {exc}",
+                        pytrace=False)
         if not verdict.passed:
             raise WrongAnswer(verdict.explanation)
 
@@ -182,8 +181,6 @@ class EvalItem(pytest.Item):
             return (f"{self.case.id} [{self.model.name}] failed "
                     f"(score {result.get('score') or 0:.2f})\n"
                     f"  {excinfo.value}\n  answer: {answer!r}")
-        if isinstance(excinfo.value, CallFailed):
-            return f"{self.case.id} [{self.model.name}] produced no answer: {excinfo.value}"
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

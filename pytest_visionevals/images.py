@@ -43,10 +43,13 @@ def is_url(ref: str) -> bool:
 
 def resolve_image(
     ref: str, base_dir: Path, cache_dir: Path, *,
-    timeout_s: float = DEFAULT_URL_TIMEOUT_S, max_bytes: int = DEFAULT_URL_MAX_BYTES,
+    timeout_s: float | None = None, max_bytes: int | None = None,
 ) -> ResolvedImage:
     if is_url(ref):
-        path = fetch_url(ref, cache_dir, timeout_s=timeout_s, max_bytes=max_bytes)
+        path = fetch_url(
+            ref, cache_dir,
+            timeout_s=DEFAULT_URL_TIMEOUT_S if timeout_s is None else timeout_s,
+            max_bytes=DEFAULT_URL_MAX_BYTES if max_bytes is None else max_bytes)
     else:
         path = (base_dir / ref).resolve()
         if not path.is_file():

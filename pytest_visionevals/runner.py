@@ -54,13 +54,9 @@ def build_prompt(case: Case, model: ModelSpec, images: tuple[ImageInput, ...]) -
     if not hints:
         return case.prompt
     first = images[0] if images else None
-    fill = {"width": first.width if first else "?", "height": first.height if first else "?"}
-    rendered = []
-    for hint in hints:
-        try:
-            rendered.append(hint.format(**fill))
-        except (KeyError, IndexError, ValueError):
-            rendered.append(hint)  # a hint with literal braces (JSON examples) stays as is
+    width, height = (str(first.width), str(first.height)) if first else ("?", "?")
+    # Plain replacement, not str.format: hints contain literal JSON braces.
+    rendered = [h.replace("{width}", width).replace("{height}", height) for h in hints]
     return case.prompt.rstrip() + "\n\n" + "\n".join(rendered)
 
 

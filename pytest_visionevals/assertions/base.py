@@ -6,17 +6,22 @@ of the case format and the error paths (``cases[3].expect.boxes[0]``) come for f
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pytest_visionevals.params import BoxFormat
-from pytest_visionevals.providers.base import Completion, ImageInput
+if TYPE_CHECKING:
+    from pytest_visionevals.params import BoxFormat
+    from pytest_visionevals.providers.base import Completion, ImageInput
 
-# Calls a judge model: (prompt, images) -> Completion. Provided by the runner.
-JudgeFn = Callable[[str, tuple[ImageInput, ...]], Completion]
+
+class JudgeFn(Protocol):
+    """Calls a judge model; provided by the runner. ``model`` None = the runner's default
+    judge model (the ``judge`` assertion passes its ``model`` field when set)."""
+
+    def __call__(self, prompt: str, images: tuple[ImageInput, ...], *,
+                 model: str | None = None) -> Completion: ...
 
 
 @dataclass(frozen=True)
