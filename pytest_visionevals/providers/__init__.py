@@ -1,0 +1,64 @@
+"""Providers: one module per API, all behind :class:`~pytest_visionevals.providers.base.Provider`.
+
+``make_provider(spec)`` returns the provider for a catalog entry, one instance per model
+per process (SDK clients and the OCR engine are expensive and thread-safe to share).
+SDK modules are imported only when a model of that provider is used.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_visionevals.models import ModelSpec
+    from pytest_visionevals.providers.base import Provider
+
+_LOCK = threading.Lock()
+_CACHE: dict[str, Provider] = {}
+
+
+def _create(spec: ModelSpec) -> Provider:
+    if spec.provider == "openai":
+        from pytest_visionevals.providers.openai_responses import OpenAIResponsesProvider
+
+        return OpenAIResponsesProvider(spec)
+    if spec.provider == "google":
+        from pytest_visionevals.providers.google import GoogleProvider
+
+        return GoogleProvider(spec)
+    if spec.provider == "openai-compatible":
+        from pytest_visionevals.providers.openai_compat import OpenAICompatProvider
+
+        return OpenAICompatProvider(spec)
+    if spec.provider == "rapidocr":
+        from pytest_visionevals.providers.rapidocr_baseline import RapidOCRProvider
+
+        return RapidOCRProvider(spec)
+    raise ValueError(
+        f"model {spec.name!r}: provider {spec.provider!r} has no implementation here"
+    )
+
+
+def make_provider(spec: ModelSpec) -> Provider:
+    """The provider instance for ``spec`` (cached by the spec's full content).
+
+    Keyed by content, not name, so an override that changes a model's ``base_url`` or
+    options gets a fresh instance.
+    """
+    key = spec.model_dump_json()
+    with _LOCK:
+        provider = _CACHE.get(key)
+        if provider is None:
+            provider = _create(spec)
+            _CACHE[key] = provider
+        return provider
+
+
+def clear_provider_cache() -> None:
+    """Forget cached providers (tests that swap endpoints or keys)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+__all__ = ["clear_provider_cache", "make_provider"]

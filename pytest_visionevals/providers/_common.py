@@ -1,0 +1,98 @@
+"""Helpers shared by the API providers: error classification, secret scrubbing, env."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pytest_visionevals.providers.base import ProviderError
+from pytest_visionevals.providers.retry import retry_after_from_headers
+
+# 429 and every 5xx may succeed on another attempt; 408 / 409 are transient by definition.
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+REDACTED = "[REDACTED]"
+# Key shapes that may come back in server messages ("Incorrect API key provided: sk-...").
+_KEY_PATTERNS = re.compile(r"\b(?:sk-[A-Za-z0-9_\-*]{8,}|AIza[0-9A-Za-z_\-]{20,})")
+MAX_MESSAGE = 300
+
+
+def is_retryable_status(status: int) -> bool:
+    return status in RETRYABLE_STATUS or 500 <= status <= 599
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Remove every secret (and anything shaped like an API key) from ``text``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return _KEY_PATTERNS.sub(REDACTED, text)
+
+
+def scrub_obj(obj: Any, secrets: Iterable[str | None] = ()) -> Any:
+    """A copy of a JSON-like value with secrets scrubbed from every string."""
+    keys = [s for s in secrets if s]
+    if isinstance(obj, str):
+        return scrub(obj, keys)
+    if isinstance(obj, Mapping):
+        return {str(k): scrub_obj(v, keys) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [scrub_obj(v, keys) for v in obj]
+    return obj
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def body_message(body: object) -> str | None:
+    """The human message of an error body (OpenAI or Google shape), if any."""
+    if isinstance(body, Mapping):
+        inner = body.get("error")
+        if isinstance(inner, Mapping):
+            body = inner
+        message = body.get("message") if isinstance(body, Mapping) else None
+        if isinstance(message, str) and message.strip():
+            return message
+    if isinstance(body, str) and body.strip():
+        return body
+    return None
+
+
+def http_error(
+    status: int, message: str | None, headers: object, secrets: Iterable[str | None]
+) -> ProviderError:
+    """A ProviderError for an HTTP error status, retryable for 408/409/429/5xx."""
+    reason = f"HTTP {status}"
+    if message:
+        reason += f" ({shorten(scrub(message, secrets))})"
+    retryable = is_retryable_status(status)
+    return ProviderError(
+        reason,
+        retryable=retryable,
+        retry_after=retry_after_from_headers(headers) if retryable else None,
+    )
+
+
+def timeout_error(timeout_s: float) -> ProviderError:
+    return ProviderError(f"timeout after {timeout_s:.1f} s", retryable=True)
+
+
+def connection_error(detail: str, secrets: Iterable[str | None]) -> ProviderError:
+    return ProviderError(
+        f"connection error: {shorten(scrub(detail, secrets))}", retryable=True
+    )
+
+
+def malformed_error(detail: str, secrets: Iterable[str | None]) -> ProviderError:
+    return ProviderError(f"malformed response body: {shorten(scrub(detail, secrets), 200)}")
+
+
+def env_value(name: str | None) -> str | None:
+    """A non-empty environment variable, or None."""
+    if not name:
+        return None
+    value = os.environ.get(name, "").strip()
+    return value or None

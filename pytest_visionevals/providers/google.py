@@ -1,0 +1,216 @@
+"""Gemini and Gemma through the official ``google-genai`` SDK against the Gemini API.
+
+Images are inline parts placed before the prompt text (Google's advice for single-image
+prompts). ``api_version`` is the catalog's, else ``v1beta`` (the 3.x SDK defaults to
+``v1``, where Gemma and newer features are missing). The base URL is the catalog's
+``base_url``, else ``GOOGLE_GEMINI_BASE_URL`` (read by the SDK), else Google's.
+Catalog ``options`` understood here:
+
+* ``system_instruction: false`` / ``json_mode: false``: Gemma 3 rejects both; the system
+  prompt is then folded into the user prompt and JSON is asked for in words only.
+* ``thinking``: ``level`` (Gemini 3: ``thinking_level`` from the reasoning effort),
+  ``budget`` (Gemini 2.5: ``thinking_budget``), or ``none`` (never send a thinking config).
+* Thought parts (Gemma 4, thinking Gemini models) are dropped from the answer text; their
+  tokens (``thoughts_token_count``) are counted as output and as reasoning.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING
+
+import httpx2
+import pydantic
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from pytest_visionevals.cost import compute_cost
+from pytest_visionevals.providers._common import (
+    connection_error,
+    env_value,
+    http_error,
+    malformed_error,
+    scrub,
+    scrub_obj,
+    timeout_error,
+)
+from pytest_visionevals.providers.base import (
+    Completion,
+    MissingCredentials,
+    ProviderError,
+    Request,
+    Usage,
+)
+from pytest_visionevals.providers.retry import RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pytest_visionevals.models import ModelSpec
+
+# The SDK reads GOOGLE_API_KEY first when both are set; so do we.
+API_KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"
+DEFAULT_API_VERSION = "v1beta"
+
+_LEVELS = {"none": "MINIMAL", "minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM",
+           "high": "HIGH", "xhigh": "HIGH"}
+_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576,
+            "xhigh": 32768}
+
+
+def google_error(
+    exc: BaseException, timeout_s: float, secrets: Iterable[str | None]
+) -> ProviderError:
+    """Classify an exception raised by ``google-genai`` or its HTTP client."""
+    if isinstance(exc, genai_errors.APIError):
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        return http_error(int(exc.code or 0), exc.message, headers, secrets)
+    if isinstance(exc, httpx2.TimeoutException):
+        return timeout_error(timeout_s)
+    if isinstance(exc, httpx2.TransportError):
+        return connection_error(f"{type(exc).__name__}: {exc}", secrets)
+    if isinstance(exc, (ValueError, pydantic.ValidationError)):
+        # UnknownApiResponseError and json.JSONDecodeError are ValueErrors.
+        return malformed_error(f"{type(exc).__name__}: {exc}", secrets)
+    return ProviderError(scrub(f"{type(exc).__name__}: {exc}", secrets))
+
+
+class GoogleProvider:
+    """Provider ``google``."""
+
+    def __init__(self, spec: ModelSpec, *, policy: RetryPolicy | None = None) -> None:
+        self.spec = spec
+        self.policy = policy or RetryPolicy.from_options(spec.options)
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str | None, str, str, int], genai.Client] = {}
+
+    @property
+    def key_envs(self) -> tuple[str, ...]:
+        return (self.spec.api_key_env,) if self.spec.api_key_env else API_KEY_ENVS
+
+    def api_key(self) -> str | None:
+        for name in self.key_envs:
+            value = env_value(name)
+            if value:
+                return value
+        return None
+
+    def base_url(self) -> str | None:
+        return self.spec.base_url or env_value(BASE_URL_ENV)
+
+    def check_credentials(self) -> None:
+        if self.api_key() is None:
+            names = " or ".join(reversed(self.key_envs))  # "GEMINI_API_KEY or GOOGLE_API_KEY"
+            raise MissingCredentials(names, self.spec.name)
+
+    def _client(self, api_key: str, timeout_s: float) -> genai.Client:
+        version = self.spec.api_version or DEFAULT_API_VERSION
+        timeout_ms = max(1, int(timeout_s * 1000))  # HttpOptions.timeout is milliseconds
+        key = (self.base_url(), version, api_key, timeout_ms)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                # google-genai makes one attempt unless retry_options are given: good.
+                options = types.HttpOptions(
+                    api_version=version, base_url=key[0], timeout=timeout_ms
+                )
+                client = genai.Client(api_key=api_key, http_options=options)
+                self._clients[key] = client
+            return client
+
+    def build_call(
+        self, request: Request
+    ) -> tuple[list[types.Content], types.GenerateContentConfig]:
+        """The ``contents`` and ``config`` of ``generate_content`` (no secrets)."""
+        opts = self.spec.options
+        params = request.params
+        prompt = request.prompt
+        system = request.system or None
+        if system and not opts.get("system_instruction", True):
+            prompt, system = f"{system}\n\n{prompt}", None
+        parts = [types.Part.from_bytes(data=img.data, mime_type=img.mime_type)
+                 for img in request.images]
+        parts.append(types.Part.from_text(text=prompt))
+        config = types.GenerateContentConfig(
+            system_instruction=system,
+            temperature=params.temperature,
+            max_output_tokens=params.max_output_tokens,
+            seed=params.seed,
+            response_mime_type=(
+                "application/json"
+                if request.json_mode and opts.get("json_mode", True) else None
+            ),
+            thinking_config=self._thinking(request),
+        )
+        return [types.Content(role="user", parts=parts)], config
+
+    def _thinking(self, request: Request) -> types.ThinkingConfig | None:
+        mode = self.spec.options.get("thinking", "level")
+        params = request.params
+        if mode == "none":
+            return None
+        if params.thinking_budget is not None:
+            return types.ThinkingConfig(thinking_budget=params.thinking_budget)
+        effort = params.reasoning_effort
+        if effort is None:
+            return None
+        if mode == "budget":
+            return types.ThinkingConfig(thinking_budget=_BUDGETS[effort])
+        return types.ThinkingConfig(thinking_level=types.ThinkingLevel(_LEVELS[effort]))
+
+    def complete(self, request: Request) -> Completion:
+        self.check_credentials()
+        api_key = self.api_key() or ""
+        client = self._client(api_key, request.timeout_s)
+        contents, config = self.build_call(request)
+        # Scrub every candidate key, not only the one used: both may be set.
+        secrets = (api_key, *(env_value(name) for name in self.key_envs))
+
+        def attempt() -> types.GenerateContentResponse:
+            try:
+                return client.models.generate_content(
+                    model=self.spec.model_id, contents=contents, config=config
+                )
+            except Exception as exc:
+                raise google_error(exc, request.timeout_s, secrets) from None
+
+        done = call_with_retries(attempt, attempts=request.max_attempts, policy=self.policy)
+        response = done.value
+        text = _answer_text(response)
+        usage = _usage(response.usage_metadata)
+        raw = json.loads(response.model_dump_json(exclude_none=True,
+                                                  exclude={"sdk_http_response"}))
+        return Completion(
+            text=text, usage=usage, latency_s=done.latency_s, total_time_s=done.total_time_s,
+            attempts=done.attempts, cost_usd=compute_cost(usage, self.spec.pricing),
+            raw=scrub_obj(raw, secrets),
+        )
+
+
+def _answer_text(response: types.GenerateContentResponse) -> str:
+    """Text of the first candidate without thought parts; an error when blocked."""
+    candidates = response.candidates or []
+    if not candidates:
+        feedback = response.prompt_feedback
+        block = getattr(feedback, "block_reason", None) if feedback else None
+        detail = f" (blocked: {getattr(block, 'value', block)})" if block else ""
+        raise ProviderError(f"no answer candidates in the response{detail}")
+    content = candidates[0].content
+    parts = (content.parts if content is not None else None) or []
+    return "".join(p.text for p in parts if p.text and not p.thought)
+
+
+def _usage(meta: types.GenerateContentResponseUsageMetadata | None) -> Usage:
+    if meta is None:
+        return Usage()
+    thoughts = meta.thoughts_token_count or 0
+    # Gemini omits zero counts; an empty answer has no candidatesTokenCount at all.
+    return Usage(
+        input_tokens=meta.prompt_token_count,
+        cached_input_tokens=meta.cached_content_token_count or 0,
+        output_tokens=(meta.candidates_token_count or 0) + thoughts,
+        reasoning_tokens=thoughts,
+    )

@@ -1,0 +1,135 @@
+"""Any OpenAI-compatible server (vLLM, Ollama, llama.cpp server, LM Studio, OpenRouter).
+
+Chat completions with ``image_url`` data URLs. The endpoint is the catalog's ``base_url``,
+else the variable named by ``options.base_url_env``, else ``OPENAI_BASE_URL``. The key is
+read from ``api_key_env`` when the catalog names one (missing -> skipped); local servers
+need none, and a dummy key is sent because the SDK insists on one.
+Catalog ``options`` understood here:
+
+* ``supports_temperature`` (default true), ``json_mode`` (default true: sends
+  ``response_format={"type": "json_object"}`` when a case asks for JSON);
+* ``send_reasoning_effort`` (default false): send ``reasoning_effort`` (OpenRouter, vLLM
+  reasoning parsers accept it; most local servers reject unknown fields);
+* ``max_tokens_field``: ``max_tokens`` (default, widest support) or
+  ``max_completion_tokens``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from pytest_visionevals.cost import compute_cost
+from pytest_visionevals.imageprep import to_data_url
+from pytest_visionevals.providers._common import env_value, malformed_error, scrub_obj
+from pytest_visionevals.providers.base import Completion, MissingCredentials, Request, Usage
+from pytest_visionevals.providers.openai_responses import (
+    BASE_URL_ENV,
+    OpenAIClients,
+    openai_error,
+    temperature_allowed,
+)
+from pytest_visionevals.providers.retry import RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    from pytest_visionevals.models import ModelSpec
+
+DUMMY_KEY = "not-needed"
+
+
+class OpenAICompatProvider:
+    """Provider ``openai-compatible``."""
+
+    def __init__(self, spec: ModelSpec, *, policy: RetryPolicy | None = None) -> None:
+        self.spec = spec
+        self.policy = policy or RetryPolicy.from_options(spec.options)
+        self._clients = OpenAIClients()
+
+    @property
+    def base_url_env(self) -> str:
+        name = self.spec.options.get("base_url_env")
+        return name if isinstance(name, str) and name else BASE_URL_ENV
+
+    def base_url(self) -> str | None:
+        return self.spec.base_url or env_value(self.base_url_env)
+
+    def api_key(self) -> str:
+        if self.spec.api_key_env is None:
+            return DUMMY_KEY
+        return env_value(self.spec.api_key_env) or ""
+
+    def check_credentials(self) -> None:
+        if self.spec.api_key_env is not None and env_value(self.spec.api_key_env) is None:
+            raise MissingCredentials(self.spec.api_key_env, self.spec.name)
+        if self.base_url() is None:
+            # Without an endpoint the SDK would call api.openai.com: skip, say what to set.
+            raise MissingCredentials(self.base_url_env, self.spec.name)
+
+    def build_body(self, request: Request) -> dict[str, Any]:
+        """The keyword arguments of ``client.chat.completions.create`` (no secrets)."""
+        params = request.params
+        content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
+        for img in request.images:
+            image_url: dict[str, Any] = {"url": to_data_url(img)}
+            if params.detail is not None:
+                image_url["detail"] = params.detail
+            content.append({"type": "image_url", "image_url": image_url})
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages.append({"role": "user", "content": content})
+        body: dict[str, Any] = {"model": self.spec.model_id, "messages": messages}
+        if params.max_output_tokens is not None:
+            field = self.spec.options.get("max_tokens_field", "max_tokens")
+            body[str(field)] = params.max_output_tokens
+        effort = params.reasoning_effort
+        if effort is not None and self.spec.options.get("send_reasoning_effort", False):
+            body["reasoning_effort"] = effort
+        if params.temperature is not None and temperature_allowed(self.spec, effort):
+            body["temperature"] = params.temperature
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if request.json_mode and self.spec.options.get("json_mode", True):
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    def complete(self, request: Request) -> Completion:
+        self.check_credentials()
+        api_key = self.api_key()
+        client = self._clients.get(self.base_url(), api_key)
+        body = self.build_body(request)
+        secrets = (api_key,) if api_key != DUMMY_KEY else ()
+
+        def attempt() -> Any:
+            try:
+                return client.chat.completions.create(**body, timeout=request.timeout_s)
+            except Exception as exc:
+                raise openai_error(exc, request.timeout_s, secrets) from None
+
+        done = call_with_retries(attempt, attempts=request.max_attempts, policy=self.policy)
+        response = done.value
+        choices = getattr(response, "choices", None)
+        if not choices:
+            raise malformed_error("no choices in the response", secrets)
+        message = choices[0].message
+        text = message.content if message is not None and message.content else ""
+        if not text and message is not None and getattr(message, "refusal", None):
+            text = str(message.refusal)
+        u = response.usage
+        usage = Usage()
+        if u is not None:
+            pd = getattr(u, "prompt_tokens_details", None)
+            cd = getattr(u, "completion_tokens_details", None)
+            usage = Usage(
+                input_tokens=u.prompt_tokens,
+                # Local servers rarely report details: unknown stays None, not 0.
+                cached_input_tokens=getattr(pd, "cached_tokens", None) if pd else None,
+                output_tokens=u.completion_tokens,
+                reasoning_tokens=getattr(cd, "reasoning_tokens", None) if cd else None,
+            )
+        raw = json.loads(response.model_dump_json(exclude_none=True))
+        return Completion(
+            text=text, usage=usage, latency_s=done.latency_s, total_time_s=done.total_time_s,
+            attempts=done.attempts, cost_usd=compute_cost(usage, self.spec.pricing),
+            raw=scrub_obj(raw, secrets),
+        )

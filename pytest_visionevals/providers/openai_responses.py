@@ -1,0 +1,200 @@
+"""OpenAI through the official SDK and the Responses API.
+
+Images go as ``input_image`` parts holding data URLs with a ``detail`` setting; the system
+prompt goes as ``instructions``; reasoning effort as ``reasoning={"effort": ...}``.
+Catalog ``options`` understood here:
+
+* ``supports_temperature``: ``true`` (default), ``false`` (never sent), or
+  ``"reasoning_none"`` (sent only when the reasoning effort is ``none``, as GPT-5.x wants).
+* ``reasoning``: ``false`` for models that reject the ``reasoning`` parameter.
+* ``json_mode``: ``false`` for models that reject ``text.format = json_object``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+import openai
+import pydantic
+
+from pytest_visionevals.cost import compute_cost
+from pytest_visionevals.imageprep import to_data_url
+from pytest_visionevals.providers._common import (
+    body_message,
+    connection_error,
+    env_value,
+    http_error,
+    malformed_error,
+    scrub_obj,
+    timeout_error,
+)
+from pytest_visionevals.providers.base import (
+    Completion,
+    MissingCredentials,
+    ProviderError,
+    Request,
+    Usage,
+)
+from pytest_visionevals.providers.retry import RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pytest_visionevals.models import ModelSpec
+
+API_KEY_ENV = "OPENAI_API_KEY"
+BASE_URL_ENV = "OPENAI_BASE_URL"
+
+
+def openai_error(
+    exc: BaseException, timeout_s: float, secrets: Iterable[str | None]
+) -> ProviderError:
+    """Classify an exception raised by the ``openai`` SDK (both APIs)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return timeout_error(timeout_s)
+    if isinstance(exc, openai.APIConnectionError):
+        return connection_error(str(exc.__cause__ or exc), secrets)
+    if isinstance(exc, openai.APIStatusError):
+        message = body_message(exc.body) or exc.message
+        return http_error(exc.status_code, message, exc.response.headers, secrets)
+    if isinstance(exc, (openai.APIResponseValidationError, ValueError, pydantic.ValidationError)):
+        # json.JSONDecodeError is a ValueError: the server sent a body that is not JSON.
+        return malformed_error(f"{type(exc).__name__}: {exc}", secrets)
+    return ProviderError(f"{type(exc).__name__}: {exc}")
+
+
+def temperature_allowed(spec: ModelSpec, effort: str | None) -> bool:
+    flag = spec.options.get("supports_temperature", True)
+    if flag == "reasoning_none":
+        return effort in (None, "none")
+    return bool(flag)
+
+
+class OpenAIClients:
+    """One SDK client per (base URL, key), created lazily and shared by threads.
+
+    Keyed rather than single so that tests (and users) changing ``OPENAI_BASE_URL`` or
+    the key between runs in one process get a client for the new endpoint.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str | None, str], openai.OpenAI] = {}
+
+    def get(self, base_url: str | None, api_key: str) -> openai.OpenAI:
+        key = (base_url, api_key)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                # max_retries=0: our retry loop is the only one, so attempts are counted.
+                client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0)
+                self._clients[key] = client
+            return client
+
+
+class OpenAIResponsesProvider:
+    """Provider ``openai``."""
+
+    def __init__(self, spec: ModelSpec, *, policy: RetryPolicy | None = None) -> None:
+        self.spec = spec
+        self.policy = policy or RetryPolicy.from_options(spec.options)
+        self._clients = OpenAIClients()
+
+    @property
+    def key_env(self) -> str:
+        return self.spec.api_key_env or API_KEY_ENV
+
+    def base_url(self) -> str | None:
+        """The catalog's ``base_url`` wins over ``OPENAI_BASE_URL``; else the SDK default."""
+        return self.spec.base_url or env_value(BASE_URL_ENV)
+
+    def check_credentials(self) -> None:
+        if env_value(self.key_env) is None:
+            raise MissingCredentials(self.key_env, self.spec.name)
+
+    def build_body(self, request: Request) -> dict[str, Any]:
+        """The keyword arguments of ``client.responses.create`` (no secrets)."""
+        params = request.params
+        detail = params.detail or "auto"
+        content: list[dict[str, Any]] = [{"type": "input_text", "text": request.prompt}]
+        content += [
+            {"type": "input_image", "image_url": to_data_url(img), "detail": detail}
+            for img in request.images
+        ]
+        body: dict[str, Any] = {
+            "model": self.spec.model_id,
+            "input": [{"role": "user", "content": content}],
+            "store": False,  # evals need no server-side conversation state
+        }
+        if request.system:
+            body["instructions"] = request.system
+        if params.max_output_tokens is not None:
+            body["max_output_tokens"] = params.max_output_tokens
+        effort = params.reasoning_effort
+        if effort is not None and self.spec.options.get("reasoning", True):
+            body["reasoning"] = {"effort": effort}
+        if params.temperature is not None and temperature_allowed(self.spec, effort):
+            body["temperature"] = params.temperature
+        if request.json_mode and self.spec.options.get("json_mode", True):
+            body["text"] = {"format": {"type": "json_object"}}
+        return body
+
+    def complete(self, request: Request) -> Completion:
+        self.check_credentials()
+        api_key = env_value(self.key_env) or ""
+        client = self._clients.get(self.base_url(), api_key)
+        body = self.build_body(request)
+        secrets = (api_key,)
+
+        def attempt() -> Any:
+            try:
+                return client.responses.create(**body, timeout=request.timeout_s)
+            except Exception as exc:
+                raise openai_error(exc, request.timeout_s, secrets) from None
+
+        done = call_with_retries(attempt, attempts=request.max_attempts, policy=self.policy)
+        return self._completion(done.value, secrets, done.latency_s, done.total_time_s,
+                                done.attempts)
+
+    def _completion(
+        self, response: Any, secrets: tuple[str, ...], latency: float, total: float,
+        attempts: int,
+    ) -> Completion:
+        error = getattr(response, "error", None)
+        if error is not None and getattr(response, "status", None) == "failed":
+            raise ProviderError(f"response failed: {getattr(error, 'message', error)}")
+        try:
+            text = response.output_text
+        except (AttributeError, TypeError) as exc:
+            raise malformed_error(str(exc), secrets) from None
+        if not text:
+            text = _refusal(response) or ""
+        u = response.usage
+        usage = Usage()
+        if u is not None:
+            usage = Usage(
+                input_tokens=u.input_tokens,
+                cached_input_tokens=_get(u.input_tokens_details, "cached_tokens", 0),
+                output_tokens=u.output_tokens,
+                reasoning_tokens=_get(u.output_tokens_details, "reasoning_tokens", 0),
+            )
+        raw = json.loads(response.model_dump_json(exclude_none=True))
+        return Completion(
+            text=text, usage=usage, latency_s=latency, total_time_s=total, attempts=attempts,
+            cost_usd=compute_cost(usage, self.spec.pricing), raw=scrub_obj(raw, secrets),
+        )
+
+
+def _get(obj: Any, name: str, default: int) -> int:
+    value = getattr(obj, name, None) if obj is not None else None
+    return int(value) if isinstance(value, int) else default
+
+
+def _refusal(response: Any) -> str | None:
+    for item in getattr(response, "output", None) or []:
+        for part in getattr(item, "content", None) or []:
+            if getattr(part, "type", None) == "refusal":
+                return str(getattr(part, "refusal", "") or "")
+    return None

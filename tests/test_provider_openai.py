@@ -1,0 +1,219 @@
+"""The OpenAI Responses provider: the real ``openai`` SDK over HTTP against the fake server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from PIL import Image
+
+from pytest_visionevals.imageprep import prepare_image
+from pytest_visionevals.models import ModelSpec, load_catalog
+from pytest_visionevals.params import GenerationParams
+from pytest_visionevals.providers.base import MissingCredentials, ProviderError, Request
+from pytest_visionevals.providers.openai_responses import OpenAIResponsesProvider
+from pytest_visionevals.providers.retry import RetryPolicy
+from pytest_visionevals.testing import FakeUsage, FakeVLMServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+KEY = "sk-test-SECRET-0123456789abcdef"
+FAST = RetryPolicy(base_delay_s=0.01, max_delay_s=0.02, retry_after_cap_s=2.0)
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVLMServer]:
+    with FakeVLMServer(answer={"bottles": "27"}, default_answer="no idea") as srv:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_base_url)
+        yield srv
+
+
+def spec(**overrides: Any) -> ModelSpec:
+    base = load_catalog().get("gpt-5.2").model_dump()
+    base.update(overrides)
+    return ModelSpec(**base)
+
+
+def png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 16), "red").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def request(model: ModelSpec, prompt: str = "How many bottles?", **kw: Any) -> Request:
+    params = kw.pop("params", None) or model.params
+    return Request(
+        model=model, prompt=prompt, images=(prepare_image(png(), "shelf.png"),),
+        params=params, timeout_s=kw.pop("timeout_s", 5.0),
+        max_attempts=kw.pop("max_attempts", 3), **kw,
+    )
+
+
+def provider(model: ModelSpec | None = None) -> OpenAIResponsesProvider:
+    return OpenAIResponsesProvider(model or spec(), policy=FAST)
+
+
+def test_request_body_and_answer(server: FakeVLMServer) -> None:
+    out = provider().complete(request(spec(), system="Answer tersely."))
+    assert out.text == "27"
+    rec = server.requests[-1]
+    assert rec.path == "/v1/responses"
+    assert rec.headers["authorization"] == "<redacted>"
+    body = rec.body
+    assert body["model"] == "gpt-5.2"
+    assert body["instructions"] == "Answer tersely."
+    assert body["max_output_tokens"] == 4096
+    assert body["reasoning"] == {"effort": "low"}
+    assert body["store"] is False
+    assert "temperature" not in body  # GPT-5.2 takes temperature only with effort "none"
+    (msg,) = body["input"]
+    assert msg["role"] == "user"
+    text_part, image_part = msg["content"]
+    assert text_part == {"type": "input_text", "text": "How many bottles?"}
+    assert image_part["type"] == "input_image"
+    assert image_part["detail"] == "high"
+    prefix = "data:image/png;base64,"
+    assert image_part["image_url"].startswith(prefix)
+    assert base64.b64decode(image_part["image_url"][len(prefix):]) == png()
+
+
+def test_temperature_sent_with_reasoning_none_and_json_mode(server: FakeVLMServer) -> None:
+    params = GenerationParams(temperature=0.0, reasoning_effort="none", detail="low")
+    provider().complete(request(spec(), params=params, json_mode=True))
+    body = server.requests[-1].body
+    assert body["temperature"] == 0.0
+    assert body["reasoning"] == {"effort": "none"}
+    assert body["text"] == {"format": {"type": "json_object"}}
+    assert body["input"][0]["content"][1]["detail"] == "low"
+    assert "instructions" not in body
+
+
+def test_usage_and_cost(server: FakeVLMServer) -> None:
+    server.usage = FakeUsage(input_tokens=1000, cached_tokens=400, output_tokens=200,
+                             reasoning_tokens=150)
+    out = provider().complete(request(spec()))
+    u = out.usage
+    assert (u.input_tokens, u.cached_input_tokens, u.output_tokens, u.reasoning_tokens) == (
+        1000, 400, 200, 150)
+    assert out.cost_usd == pytest.approx((600 * 1.75 + 400 * 0.175 + 200 * 14.0) / 1e6)
+    assert out.attempts == 1
+    assert 0 < out.latency_s <= out.total_time_s
+    assert out.raw is not None
+    assert KEY not in json.dumps(out.raw)
+
+
+def test_unpriced_model_has_unknown_cost(server: FakeVLMServer) -> None:
+    out = provider(spec(pricing={})).complete(request(spec(pricing={})))
+    assert out.cost_usd is None
+
+
+def test_429_with_retry_after_then_success(server: FakeVLMServer) -> None:
+    server.add_fault("429", retry_after=0.3)
+    out = provider().complete(request(spec()))
+    assert out.text == "27"
+    assert out.attempts == 2
+    assert server.count(path="/responses") == 2
+    assert out.total_time_s >= 0.3  # waited as told, not the 0.01 s backoff
+    assert out.latency_s < out.total_time_s
+
+
+def test_500_every_time_is_an_error_after_all_attempts(server: FakeVLMServer) -> None:
+    server.add_fault("500", times=3)
+    with pytest.raises(ProviderError, match=r"^HTTP 500 .*after 3 attempts$") as info:
+        provider().complete(request(spec(), max_attempts=3))
+    assert server.request_count == 3
+    assert info.value.retryable is False
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+def test_client_errors_fail_at_once(server: FakeVLMServer, status: int) -> None:
+    server.add_fault("status", status=status, message=f"bad thing, key {KEY}")
+    with pytest.raises(ProviderError, match=rf"^HTTP {status} \(bad thing") as info:
+        provider().complete(request(spec()))
+    assert server.request_count == 1
+    assert KEY not in str(info.value)
+    assert "[REDACTED]" in str(info.value)
+
+
+def test_malformed_body_fails_at_once(server: FakeVLMServer) -> None:
+    server.add_fault("malformed")
+    with pytest.raises(ProviderError, match="malformed response body"):
+        provider().complete(request(spec()))
+    assert server.request_count == 1
+
+
+def test_timeout_is_retried_then_reported(server: FakeVLMServer) -> None:
+    server.add_fault("hang", times=2)
+    with pytest.raises(ProviderError, match=r"^timeout after 0\.3 s \(2 attempts\)$"):
+        provider().complete(request(spec(), timeout_s=0.3, max_attempts=2))
+    assert server.request_count == 2
+
+
+def test_timeout_then_success(server: FakeVLMServer) -> None:
+    server.add_fault("hang")
+    out = provider().complete(request(spec(), timeout_s=0.3, max_attempts=2))
+    assert (out.text, out.attempts) == ("27", 2)
+
+
+def test_connection_refused_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    srv = FakeVLMServer().start()
+    dead = srv.openai_base_url
+    srv.shutdown()
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", dead)
+    with pytest.raises(ProviderError, match=r"^connection error.*after 2 attempts$"):
+        provider().complete(request(spec(), max_attempts=2))
+
+
+def test_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    p = provider()
+    with pytest.raises(MissingCredentials, match="OPENAI_API_KEY") as info:
+        p.check_credentials()
+    assert info.value.env_var == "OPENAI_API_KEY"
+    with pytest.raises(MissingCredentials):
+        p.complete(request(spec()))
+
+
+def test_custom_key_env(server: FakeVLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = spec(api_key_env="MY_OPENAI_KEY")
+    with pytest.raises(MissingCredentials, match="MY_OPENAI_KEY"):
+        provider(model).check_credentials()
+    monkeypatch.setenv("MY_OPENAI_KEY", KEY)
+    assert provider(model).complete(request(model)).text == "27"
+
+
+def test_catalog_base_url_wins_over_env(
+    server: FakeVLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    model = spec(base_url=server.openai_base_url)
+    assert provider(model).complete(request(model)).text == "27"
+
+
+def test_env_base_url_change_is_picked_up(server: FakeVLMServer,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    p = provider()
+    p.complete(request(spec()))
+    with FakeVLMServer(default_answer="other server") as other:
+        monkeypatch.setenv("OPENAI_BASE_URL", other.openai_base_url)
+        assert p.complete(request(spec(), prompt="hi")).text == "other server"
+
+
+def test_one_provider_shared_by_32_threads(server: FakeVLMServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.latency = 0.2
+    p = provider()
+    model = spec()
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        outs = list(pool.map(lambda i: p.complete(request(model, prompt=f"bottles {i}")),
+                             range(32)))
+    assert [o.text for o in outs] == ["27"] * 32
+    assert server.request_count == 32
+    assert all(o.attempts == 1 for o in outs)
