@@ -119,8 +119,13 @@ class EvalFileError(Exception):
     """A bad eval file. The message names the file, line, case and field."""
 
     def __init__(
-        self, path: Path | str, message: str, *, line: int | None = None,
-        case_id: str | None = None, field_path: str | None = None,
+        self,
+        path: Path | str,
+        message: str,
+        *,
+        line: int | None = None,
+        case_id: str | None = None,
+        field_path: str | None = None,
     ) -> None:
         where = f"{path}:{line}" if line else str(path)
         parts = [where]
@@ -210,8 +215,7 @@ def load_eval_file(
         raise EvalFileError(path, f"cannot read file: {exc}") from None
     data, root = parse_yaml(text, path)
     if not isinstance(data, dict):
-        raise EvalFileError(path, "expected a mapping with a 'cases' list at the top level",
-                            line=1)
+        raise EvalFileError(path, "expected a mapping with a 'cases' list at the top level", line=1)
     try:
         spec = EvalFileSpec.model_validate(data)
     except ValidationError as exc:
@@ -222,8 +226,9 @@ def load_eval_file(
             if isinstance(raw_cases, list) and loc[1] < len(raw_cases):
                 raw = raw_cases[loc[1]]
                 case_id = str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") else None
-        raise EvalFileError(path, msg, line=_line(root, loc), case_id=case_id,
-                            field_path=_path_str(loc)) from None
+        raise EvalFileError(
+            path, msg, line=_line(root, loc), case_id=case_id, field_path=_path_str(loc)
+        ) from None
 
     known = set(known_models) if known_models is not None else None
     _check_models(path, root, ["models"], spec.models, known)
@@ -232,60 +237,104 @@ def load_eval_file(
     out = EvalFile(path=path)
     seen: dict[str, int] = {}
     for index, cs in enumerate(spec.cases):
-        base = ["cases", index]
+        base: list[str | int] = ["cases", index]
         line = _line(root, base) or 1
         where = _path_str(base)
         if cs.id in seen:
             raise EvalFileError(
-                path, f"duplicate case id {cs.id!r} (first defined at line {seen[cs.id]})",
-                line=_line(root, [*base, "id"]), case_id=cs.id, field_path=f"{where}.id")
+                path,
+                f"duplicate case id {cs.id!r} (first defined at line {seen[cs.id]})",
+                line=_line(root, [*base, "id"]),
+                case_id=cs.id,
+                field_path=f"{where}.id",
+            )
         seen[cs.id] = line
         refs = cs.image_refs()
         if not refs:
-            raise EvalFileError(path, "a case needs 'image' or 'images'", line=line,
-                                case_id=cs.id, field_path=f"{where}.image")
+            raise EvalFileError(
+                path,
+                "a case needs 'image' or 'images'",
+                line=line,
+                case_id=cs.id,
+                field_path=f"{where}.image",
+            )
         category = cs.category or spec.category
         if not category:
-            raise EvalFileError(path, "no category (set it on the file or the case)", line=line,
-                                case_id=cs.id, field_path=f"{where}.category")
+            raise EvalFileError(
+                path,
+                "no category (set it on the file or the case)",
+                line=line,
+                case_id=cs.id,
+                field_path=f"{where}.category",
+            )
         task = cs.task or spec.task
         if not task:
-            raise EvalFileError(path, "no task (set it on the file or the case)", line=line,
-                                case_id=cs.id, field_path=f"{where}.task")
+            raise EvalFileError(
+                path,
+                "no task (set it on the file or the case)",
+                line=line,
+                case_id=cs.id,
+                field_path=f"{where}.task",
+            )
         _check_models(path, root, [*base, "models"], cs.models, known, cs.id)
         _check_models(path, root, [*base, "exclude_models"], cs.exclude_models, known, cs.id)
         try:
             expect = registry.parse(cs.expect, "expect")
         except ExpectError as exc:
             sub = _split_expect_path(exc.path)
-            raise EvalFileError(path, exc.message, line=_line(root, [*base, *sub]),
-                                case_id=cs.id, field_path=f"{where}.{exc.path}") from None
+            raise EvalFileError(
+                path,
+                exc.message,
+                line=_line(root, [*base, *sub]),
+                case_id=cs.id,
+                field_path=f"{where}.{exc.path}",
+            ) from None
         params = (spec.params or GenerationParams()).merged(cs.params)
         models = cs.models if cs.models is not None else spec.models
-        out.cases.append(Case(
-            id=cs.id, file=path, line=line, category=category, task=task,
-            tags=tuple(dict.fromkeys([*spec.tags, *cs.tags])),
-            models=tuple(models) if models is not None else None,
-            exclude_models=tuple({*spec.exclude_models, *cs.exclude_models}),
-            params=params, repeat=cs.repeat or spec.repeat or 1, prompt=cs.prompt,
-            system=cs.system if cs.system is not None else spec.system,
-            image_refs=tuple(refs), expect=expect, expect_raw=cs.expect,
-            reference=cs.reference, json_mode=cs.json_mode, box_hint=cs.box_hint,
-        ))
+        out.cases.append(
+            Case(
+                id=cs.id,
+                file=path,
+                line=line,
+                category=category,
+                task=task,
+                tags=tuple(dict.fromkeys([*spec.tags, *cs.tags])),
+                models=tuple(models) if models is not None else None,
+                exclude_models=tuple({*spec.exclude_models, *cs.exclude_models}),
+                params=params,
+                repeat=cs.repeat or spec.repeat or 1,
+                prompt=cs.prompt,
+                system=cs.system if cs.system is not None else spec.system,
+                image_refs=tuple(refs),
+                expect=expect,
+                expect_raw=cs.expect,
+                reference=cs.reference,
+                json_mode=cs.json_mode,
+                box_hint=cs.box_hint,
+            )
+        )
     return out
 
 
 def _check_models(
-    path: Path, root: yaml.Node | None, loc: list[str | int], names: list[str] | None,
-    known: set[str] | None, case_id: str | None = None,
+    path: Path,
+    root: yaml.Node | None,
+    loc: list[str | int],
+    names: list[str] | None,
+    known: set[str] | None,
+    case_id: str | None = None,
 ) -> None:
     if not names or known is None:
         return
     for i, name in enumerate(names):
         if name not in known:
             raise EvalFileError(
-                path, f"unknown model {name!r}; known models: {', '.join(sorted(known))}",
-                line=_line(root, [*loc, i]), case_id=case_id, field_path=_path_str([*loc, i]))
+                path,
+                f"unknown model {name!r}; known models: {', '.join(sorted(known))}",
+                line=_line(root, [*loc, i]),
+                case_id=case_id,
+                field_path=_path_str([*loc, i]),
+            )
 
 
 # -- JSON Schema -----------------------------------------------------------------------------
@@ -296,8 +345,11 @@ def json_schema(registry: AssertionRegistry) -> dict[str, Any]:
     props: dict[str, Any] = {}
     for name, cls in sorted(registry.types().items()):
         if name in ("all", "any"):
-            props[name] = {"type": "array", "items": {"$ref": "#/$defs/Expect"},
-                           "description": cls.description}
+            props[name] = {
+                "type": "array",
+                "items": {"$ref": "#/$defs/Expect"},
+                "description": cls.description,
+            }
             continue
         if name == "not":
             props[name] = {"$ref": "#/$defs/Expect", "description": cls.description}
@@ -311,14 +363,20 @@ def json_schema(registry: AssertionRegistry) -> dict[str, Any]:
         props[name] = {"anyOf": options, "description": cls.description or cls.__doc__ or ""}
     defs["Expect"] = {
         "anyOf": [
-            {"type": "object", "properties": props, "additionalProperties": False,
-             "minProperties": 1},
+            {
+                "type": "object",
+                "properties": props,
+                "additionalProperties": False,
+                "minProperties": 1,
+            },
             {"type": "array", "items": {"$ref": "#/$defs/Expect"}},
         ]
     }
     case_def = defs["CaseSpec"]
-    case_def["properties"]["expect"] = {"$ref": "#/$defs/Expect",
-                                        "description": "Assertions (see README)."}
+    case_def["properties"]["expect"] = {
+        "$ref": "#/$defs/Expect",
+        "description": "Assertions (see README).",
+    }
     schema["title"] = "pytest-visionevals eval file"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

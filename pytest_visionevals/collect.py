@@ -64,10 +64,14 @@ class EvalFile(pytest.File):
                     images.append(resolve_image(ref, base_dir, vs.work_dir))
                 except ImageError as exc:
                     vs.failed_eval_files.add(self.nodeid)
-                    field = f"cases[{index}].images[{j}]" if len(case.image_refs) > 1 \
+                    field = (
+                        f"cases[{index}].images[{j}]"
+                        if len(case.image_refs) > 1
                         else f"cases[{index}].image"
-                    err = EvalFileError(self.path, str(exc), line=case.line, case_id=case.id,
-                                        field_path=field)
+                    )
+                    err = EvalFileError(
+                        self.path, str(exc), line=case.line, case_id=case.id, field_path=field
+                    )
                     raise self.CollectError(f"invalid eval file {err}") from None
             prepared.append((case, images))
         for case, images in prepared:
@@ -79,16 +83,25 @@ class EvalFile(pytest.File):
                 model = vs.catalog.get(model_name)
                 repeat = vs.repeat or case.repeat
                 for r in range(repeat):
-                    name = f"{case.id}[{model_name}]" if repeat == 1 \
+                    name = (
+                        f"{case.id}[{model_name}]"
+                        if repeat == 1
                         else f"{case.id}[{model_name}-r{r}]"
-                    yield EvalItem.from_parent(self, name=name, case=case, model=model,
-                                               repeat_index=r, images=images)
+                    )
+                    yield EvalItem.from_parent(
+                        self, name=name, case=case, model=model, repeat_index=r, images=images
+                    )
 
 
 class EvalItem(pytest.Item):
     def __init__(
-        self, *, case: Case, model: ModelSpec, repeat_index: int,
-        images: list[ResolvedImage], **kwargs: Any,
+        self,
+        *,
+        case: Case,
+        model: ModelSpec,
+        repeat_index: int,
+        images: list[ResolvedImage],
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.case = case
@@ -106,7 +119,9 @@ class EvalItem(pytest.Item):
         if model.supports(case.task):
             vs = self.config.stash[SESSION_KEY]
             self.vision_job = CallJob(
-                key=self.nodeid, model=model, repeat_index=repeat_index,
+                key=self.nodeid,
+                model=model,
+                repeat_index=repeat_index,
                 build_request=lambda: build_request(case, model, images, vs.settings),
                 label=f"{self.path.name}::{case.id}",
             )
@@ -114,25 +129,37 @@ class EvalItem(pytest.Item):
     # -- the protocol -------------------------------------------------------------------------
     def setup(self) -> None:
         vs = self.config.stash[SESSION_KEY]
-        result = base_result(self.case, self.model, nodeid=self.nodeid, rootdir=vs.rootdir,
-                             repeat_index=self.repeat_index, images=self.images)
+        result = base_result(
+            self.case,
+            self.model,
+            nodeid=self.nodeid,
+            rootdir=vs.rootdir,
+            repeat_index=self.repeat_index,
+            images=self.images,
+        )
         self.stash[RESULT_KEY] = result
         if self.vision_job is None:
             reason = f"not supported: {self.model.name} does not do {self.case.task}"
-            result.update(outcome="skipped", reason=reason)
+            result.update({"outcome": "skipped", "reason": reason})
             pytest.skip(reason)
         engine = vs.engine()
-        outcome = engine.result(self.vision_job) if engine is not None \
+        outcome = (
+            engine.result(self.vision_job)
+            if engine is not None
             else _call_directly(self.vision_job)
+        )
         apply_outcome(result, outcome)
         if outcome.status == "skipped":
-            result.update(outcome="skipped", reason=outcome.reason)
+            result.update({"outcome": "skipped", "reason": outcome.reason})
             pytest.skip(outcome.reason or "skipped")
         if outcome.status == "error" or outcome.completion is None:
-            result.update(outcome="error", reason=outcome.reason or "no answer")
+            result.update({"outcome": "error", "reason": outcome.reason or "no answer"})
             # pytrace=False: setup errors bypass repr_failure; show the reason, not our stack.
-            pytest.fail(f"{self.case.id} [{self.model.name}] produced no answer: "
-                        f"{outcome.reason or 'no answer'}", pytrace=False)
+            pytest.fail(
+                f"{self.case.id} [{self.model.name}] produced no answer: "
+                f"{outcome.reason or 'no answer'}",
+                pytrace=False,
+            )
         self._outcome = outcome
 
     def runtest(self) -> None:
@@ -141,24 +168,34 @@ class EvalItem(pytest.Item):
         try:
             verdict = score(self.case, self.model, self._outcome, result, self._judge())
         except ScoringError as exc:
-            result.update(outcome="error", reason=f"scoring failed: {exc}")
-            pytest.fail(f"{self.case.id} [{self.model.name}] could not be scored: {exc}",
-                        pytrace=False)
+            result.update({"outcome": "error", "reason": f"scoring failed: {exc}"})
+            pytest.fail(
+                f"{self.case.id} [{self.model.name}] could not be scored: {exc}", pytrace=False
+            )
         if not verdict.passed:
             raise WrongAnswer(verdict.explanation)
 
     def _judge(self) -> JudgeFn:
         vs = self.config.stash[SESSION_KEY]
 
-        def judge(prompt: str, images: tuple[ImageInput, ...], model: str | None = None,
-                  ) -> Completion:
+        def judge(
+            prompt: str,
+            images: tuple[ImageInput, ...],
+            model: str | None = None,
+        ) -> Completion:
             spec = vs.catalog.get(model or vs.judge_model)
             digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
             job = CallJob(
-                key=f"{self.nodeid}::judge::{digest}", model=spec,
-                build_request=lambda: Request(model=spec, prompt=prompt, images=images,
-                                              params=spec.params, timeout_s=spec.timeout_s,
-                                              max_attempts=spec.max_attempts),
+                key=f"{self.nodeid}::judge::{digest}",
+                model=spec,
+                build_request=lambda: Request(
+                    model=spec,
+                    prompt=prompt,
+                    images=images,
+                    params=spec.params,
+                    timeout_s=spec.timeout_s,
+                    max_attempts=spec.max_attempts,
+                ),
                 label=f"{self.path.name}::{self.case.id}::judge",
             )
             engine = vs.engine()
@@ -171,16 +208,20 @@ class EvalItem(pytest.Item):
 
     # -- presentation -------------------------------------------------------------------------
     def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None,
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
     ) -> str | TerminalRepr:
         result = self.stash.get(RESULT_KEY, None)
         if isinstance(excinfo.value, WrongAnswer) and result is not None:
             answer = (result.get("answer") or "").strip()
             if len(answer) > 600:
                 answer = answer[:600] + " [...]"
-            return (f"{self.case.id} [{self.model.name}] failed "
-                    f"(score {result.get('score') or 0:.2f})\n"
-                    f"  {excinfo.value}\n  answer: {answer!r}")
+            return (
+                f"{self.case.id} [{self.model.name}] failed "
+                f"(score {result.get('score') or 0:.2f})\n"
+                f"  {excinfo.value}\n  answer: {answer!r}"
+            )
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -42,14 +42,20 @@ def is_url(ref: str) -> bool:
 
 
 def resolve_image(
-    ref: str, base_dir: Path, cache_dir: Path, *,
-    timeout_s: float | None = None, max_bytes: int | None = None,
+    ref: str,
+    base_dir: Path,
+    cache_dir: Path,
+    *,
+    timeout_s: float | None = None,
+    max_bytes: int | None = None,
 ) -> ResolvedImage:
     if is_url(ref):
         path = fetch_url(
-            ref, cache_dir,
+            ref,
+            cache_dir,
             timeout_s=DEFAULT_URL_TIMEOUT_S if timeout_s is None else timeout_s,
-            max_bytes=DEFAULT_URL_MAX_BYTES if max_bytes is None else max_bytes)
+            max_bytes=DEFAULT_URL_MAX_BYTES if max_bytes is None else max_bytes,
+        )
     else:
         path = (base_dir / ref).resolve()
         if not path.is_file():
@@ -75,12 +81,15 @@ def check_image(ref: str, path: Path) -> ResolvedImage:
     except UnidentifiedImageError:
         raise ImageError(
             f"image {ref!r} (resolved to {path}) is not a decodable image "
-            f"(supported: {', '.join(SUPPORTED_FORMATS)})") from None
+            f"(supported: {', '.join(SUPPORTED_FORMATS)})"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"image {ref!r} (resolved to {path}) cannot be decoded: {exc}") from None
     if fmt not in SUPPORTED_FORMATS:
-        raise ImageError(f"image {ref!r} (resolved to {path}) has unsupported format {fmt}; "
-                         f"supported: {', '.join(SUPPORTED_FORMATS)}")
+        raise ImageError(
+            f"image {ref!r} (resolved to {path}) has unsupported format {fmt}; "
+            f"supported: {', '.join(SUPPORTED_FORMATS)}"
+        )
     resolved = ResolvedImage(ref, path, width, height, fmt)
     _checked[key] = resolved
     return resolved
@@ -99,8 +108,9 @@ def fetch_url(url: str, cache_dir: Path, *, timeout_s: float, max_bytes: int) ->
                 raise ImageError(f"image URL {url!r} returned HTTP {resp.status_code}")
             declared = resp.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise ImageError(f"image URL {url!r} is {int(declared)} bytes, over the "
-                                 f"{max_bytes}-byte cap")
+                raise ImageError(
+                    f"image URL {url!r} is {int(declared)} bytes, over the {max_bytes}-byte cap"
+                )
             chunks: list[bytes] = []
             size = 0
             for chunk in resp.iter_bytes():

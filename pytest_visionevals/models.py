@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_visionevals.params import BoxFormat, GenerationParams, Task
 
-ProviderName = Literal["openai", "google", "openai-compatible", "rapidocr", "fake"]
+ProviderName = Literal["openai", "google", "openai-compatible", "rapidocr"]
 OVERRIDE_FILENAME = "visionevals.models.yaml"
 
 

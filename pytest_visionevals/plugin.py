@@ -37,8 +37,11 @@ def _build_session(config: pytest.Config) -> VisionSession:
     catalog_opt = options.ini_or_option(config, "vision_catalog", "vision_catalog")
     override = Path(catalog_opt) if catalog_opt else rootdir / OVERRIDE_FILENAME
     if catalog_opt and not override.is_absolute():
-        override = (Path(config.invocation_params.dir) / override) if \
-            config.getoption("vision_catalog") else rootdir / override
+        override = (
+            (Path(config.invocation_params.dir) / override)
+            if config.getoption("vision_catalog")
+            else rootdir / override
+        )
     if catalog_opt and not override.is_file():
         raise pytest.UsageError(f"--vision-catalog: no such file: {override}")
     try:
@@ -52,7 +55,8 @@ def _build_session(config: pytest.Config) -> VisionSession:
     if unknown:
         raise pytest.UsageError(
             f"--vision-models: unknown model(s) {', '.join(unknown)}; "
-            f"known models: {', '.join(catalog.names())}")
+            f"known models: {', '.join(catalog.names())}"
+        )
     models = list(dict.fromkeys(models))
 
     repeat_raw = options.ini_or_option(config, "vision_repeat", "vision_repeat")
@@ -70,9 +74,15 @@ def _build_session(config: pytest.Config) -> VisionSession:
         registry.register(cls)
     registry.load_entry_points()
     return VisionSession(
-        rootdir=rootdir, catalog=catalog, registry=registry, models=models,
-        eval_dirs=tuple(config.getini("vision_eval_dirs")), repeat=repeat, settings=settings,
-        work_dir=rootdir / ".visionevals", judge_model=judge,
+        rootdir=rootdir,
+        catalog=catalog,
+        registry=registry,
+        models=models,
+        eval_dirs=tuple(config.getini("vision_eval_dirs")),
+        repeat=repeat,
+        settings=settings,
+        work_dir=rootdir / ".visionevals",
+        judge_model=judge,
     )
 
 
@@ -80,7 +90,8 @@ def pytest_configure(config: pytest.Config) -> None:
     vs = _build_session(config)
     config.stash[SESSION_KEY] = vs
     config.hook.pytest_visionevals_register_assertions.call_historic(
-        kwargs={"registry": vs.registry})
+        kwargs={"registry": vs.registry}
+    )
     for task in TASKS:
         config.addinivalue_line("markers", f"{task}: vision eval items of task {task}")
     try:  # TEMP during parallel development
@@ -112,8 +123,11 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     # A broken eval file must not stop the other files: when every collection error came
     # from an eval file, continue (the errors are still shown and still fail the run).
     vs = session.config.stash[SESSION_KEY]
-    if session.testsfailed and vs.failed_eval_files and \
-            session.testsfailed <= len(vs.failed_eval_files):
+    if (
+        session.testsfailed
+        and vs.failed_eval_files
+        and session.testsfailed <= len(vs.failed_eval_files)
+    ):
         session.config.option.continue_on_collection_errors = True
 
 

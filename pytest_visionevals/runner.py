@@ -91,7 +91,12 @@ def _judge_totals(verdict: Verdict) -> tuple[float | None, int | None, int | Non
 
 
 def base_result(
-    case: Case, model: ModelSpec, *, nodeid: str, rootdir: Path, repeat_index: int,
+    case: Case,
+    model: ModelSpec,
+    *,
+    nodeid: str,
+    rootdir: Path,
+    repeat_index: int,
     images: list[ResolvedImage],
 ) -> CaseResult:
     try:
@@ -99,10 +104,19 @@ def base_result(
     except ValueError:
         rel = case.file.as_posix()
     return empty_result(
-        nodeid=nodeid, file=rel, case_id=case.id, model=model.name, category=case.category,
-        task=case.task, tags=list(case.tags), repeat_index=repeat_index, prompt=case.prompt,
-        images=[img.source if img.source.startswith(("http://", "https://"))
-                else img.path.as_posix() for img in images],
+        nodeid=nodeid,
+        file=rel,
+        case_id=case.id,
+        model=model.name,
+        category=case.category,
+        task=case.task,
+        tags=list(case.tags),
+        repeat_index=repeat_index,
+        prompt=case.prompt,
+        images=[
+            img.source if img.source.startswith(("http://", "https://")) else img.path.as_posix()
+            for img in images
+        ],
     )
 
 
@@ -115,16 +129,26 @@ def apply_outcome(result: CaseResult, outcome: CallOutcome) -> None:
         return
     u = comp.usage
     result.update(
-        answer=comp.text, input_tokens=u.input_tokens, cached_input_tokens=u.cached_input_tokens,
-        output_tokens=u.output_tokens, reasoning_tokens=u.reasoning_tokens,
-        latency_s=float(comp.latency_s), total_time_s=float(comp.total_time_s),
-        cost_usd=None if comp.cost_usd is None else float(comp.cost_usd),
-        replayed=bool(comp.replayed), attempts=int(comp.attempts),
+        {
+            "answer": comp.text,
+            "input_tokens": u.input_tokens,
+            "cached_input_tokens": u.cached_input_tokens,
+            "output_tokens": u.output_tokens,
+            "reasoning_tokens": u.reasoning_tokens,
+            "latency_s": float(comp.latency_s),
+            "total_time_s": float(comp.total_time_s),
+            "cost_usd": None if comp.cost_usd is None else float(comp.cost_usd),
+            "replayed": bool(comp.replayed),
+            "attempts": int(comp.attempts),
+        }
     )
 
 
 def score(
-    case: Case, model: ModelSpec, outcome: CallOutcome, result: CaseResult,
+    case: Case,
+    model: ModelSpec,
+    outcome: CallOutcome,
+    result: CaseResult,
     judge: JudgeFn | None,
 ) -> Verdict:
     """Run the case's assertions over the answer; fill verdict fields of ``result``.
@@ -134,8 +158,12 @@ def score(
     comp = outcome.completion
     assert comp is not None and outcome.request is not None
     ctx = AnswerContext(
-        text=comp.text, model=model.name, box_format=model.box_format,
-        images=outcome.request.images, prompt=outcome.request.prompt, case_id=case.id,
+        text=comp.text,
+        model=model.name,
+        box_format=model.box_format,
+        images=outcome.request.images,
+        prompt=outcome.request.prompt,
+        case_id=case.id,
         judge=judge,
     )
     try:
@@ -144,10 +172,16 @@ def score(
         raise ScoringError(str(exc)) from None
     jcost, jin, jout = _judge_totals(verdict)
     result.update(
-        outcome="passed" if verdict.passed else "failed", score=float(verdict.score),
-        explanation=verdict.explanation, parsed=_builtins(verdict.parsed),
-        verdict=_builtins(verdict.to_dict()), judge_cost_usd=jcost, judge_input_tokens=jin,
-        judge_output_tokens=jout,
+        {
+            "outcome": "passed" if verdict.passed else "failed",
+            "score": float(verdict.score),
+            "explanation": verdict.explanation,
+            "parsed": _builtins(verdict.parsed),
+            "verdict": _builtins(verdict.to_dict()),
+            "judge_cost_usd": jcost,
+            "judge_input_tokens": jin,
+            "judge_output_tokens": jout,
+        }
     )
     return verdict
 

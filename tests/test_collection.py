@@ -55,8 +55,10 @@ def test_matrix_ids_and_order(project: pytest.Pytester, xdist_args: list[str]) -
     lines = [ln for ln in result.stdout.lines if "::" in ln]
     assert lines == [
         f"evals/{f}::{c}[{m}]"
-        for f, cases in (("a.yaml", ("cans", "read-label")),
-                         ("b.yaml", ("bottles-on-shelf", "read-label")))
+        for f, cases in (
+            ("a.yaml", ("cans", "read-label")),
+            ("b.yaml", ("bottles-on-shelf", "read-label")),
+        )
         for c in cases
         for m in ("gpt-5.2", "gemma-4-26b-a4b", "rapidocr")
     ]
@@ -66,7 +68,9 @@ def test_cli_models_win_over_ini(project: pytest.Pytester) -> None:
     write(project, "a.yaml", GOOD)
     result = project.runpytest("--collect-only", "-q", "--vision-models", "rapidocr")
     assert [ln for ln in result.stdout.lines if "::" in ln] == [
-        "evals/a.yaml::bottles-on-shelf[rapidocr]", "evals/a.yaml::read-label[rapidocr]"]
+        "evals/a.yaml::bottles-on-shelf[rapidocr]",
+        "evals/a.yaml::read-label[rapidocr]",
+    ]
 
 
 def test_keyword_and_marker_selection(project: pytest.Pytester) -> None:
@@ -74,19 +78,24 @@ def test_keyword_and_marker_selection(project: pytest.Pytester) -> None:
     out = project.runpytest("--collect-only", "-q", "-k", "gemma and counting").stdout.lines
     assert [ln for ln in out if "::" in ln] == [
         "evals/counting.yaml::bottles-on-shelf[gemma-4-26b-a4b]",
-        "evals/counting.yaml::read-label[gemma-4-26b-a4b]"]
+        "evals/counting.yaml::read-label[gemma-4-26b-a4b]",
+    ]
     out = project.runpytest("--collect-only", "-q", "-m", "ocr", "--strict-markers").stdout.lines
     assert [ln for ln in out if "::" in ln] == [
-        f"evals/counting.yaml::read-label[{m}]" for m in ("gpt-5.2", "gemma-4-26b-a4b",
-                                                          "rapidocr")]
+        f"evals/counting.yaml::read-label[{m}]" for m in ("gpt-5.2", "gemma-4-26b-a4b", "rapidocr")
+    ]
     out = project.runpytest("--collect-only", "-q", "-m", "object_counting and vqa").stdout.lines
     assert len([ln for ln in out if "::" in ln]) == 3
 
 
 def test_allow_and_deny_lists_and_repeat(project: pytest.Pytester) -> None:
-    write(project, "a.yaml", GOOD.replace(
-        "  - id: read-label\n", "  - id: read-label\n    models: [rapidocr]\n").replace(
-        "task: vqa\n", "task: vqa\nexclude_models: [gpt-5.2]\n"))
+    write(
+        project,
+        "a.yaml",
+        GOOD.replace(
+            "  - id: read-label\n", "  - id: read-label\n    models: [rapidocr]\n"
+        ).replace("task: vqa\n", "task: vqa\nexclude_models: [gpt-5.2]\n"),
+    )
     out = project.runpytest("--collect-only", "-q", "--vision-repeat", "2").stdout.lines
     assert [ln for ln in out if "::" in ln] == [
         "evals/a.yaml::bottles-on-shelf[gemma-4-26b-a4b-r0]",
@@ -109,11 +118,11 @@ def test_unrelated_yaml_is_not_collected(project: pytest.Pytester) -> None:
     assert "error" not in result.stdout.str().lower()
 
 
-def test_unsupported_task_is_skipped_not_failed(project: pytest.Pytester,
-                                                xdist_args: list[str]) -> None:
+def test_unsupported_task_is_skipped_not_failed(
+    project: pytest.Pytester, xdist_args: list[str]
+) -> None:
     write(project, "a.yaml", GOOD)
-    result = project.runpytest("-rs", "--vision-models", "rapidocr", "-k", "bottles",
-                               *xdist_args)
+    result = project.runpytest("-rs", "--vision-models", "rapidocr", "-k", "bottles", *xdist_args)
     result.assert_outcomes(skipped=1, deselected=None if xdist_args else 1)
     result.stdout.fnmatch_lines(["*not supported: rapidocr does not do vqa*"])
 
@@ -127,44 +136,63 @@ def test_json_schema_is_exported_and_current() -> None:
     committed = Path(__file__).parent.parent / "schema" / "visionevals.schema.json"
     assert json.loads(committed.read_text()) == json_schema(default_registry()), (
         "schema/visionevals.schema.json is stale: run `python -m pytest_visionevals schema "
-        "> schema/visionevals.schema.json`")
+        "> schema/visionevals.schema.json`"
+    )
 
 
 # -- bad input -------------------------------------------------------------------------------
 def test_yaml_syntax_error_names_file_line_column(project: pytest.Pytester) -> None:
     write(project, "bad.yaml", "category: X\ntask: vqa\ncases:\n  - id: a\n    prompt: [oops\n")
     out = collect_errors(project)
-    assert "evals/bad.yaml:6: YAML syntax error, column 1" in out or \
-        "bad.yaml:" in out and "YAML syntax error" in out and "column" in out
+    assert (
+        "evals/bad.yaml:6: YAML syntax error, column 1" in out
+        or "bad.yaml:" in out
+        and "YAML syntax error" in out
+        and "column" in out
+    )
     assert "Traceback" not in out
 
 
 @pytest.mark.parametrize(
     ("case_yaml", "expected"),
     [
-        ("    expect: {boxes: {boxes: [[1, 2, 3]]}}\n",
-         "case 'c1': cases[0].expect.boxes.boxes[0]"),
+        (
+            "    expect: {boxes: {boxes: [[1, 2, 3]]}}\n",
+            "case 'c1': cases[0].expect.boxes.boxes[0]",
+        ),
         ("    expect: {count: {value: many}}\n", "case 'c1': cases[0].expect.count.value"),
-        ("    expect: {count: 3}\n    temprature: 0\n", "case 'c1': cases[0].temprature: "
-                                                       "unknown field"),
-        ("    expect: {count: 3}\n    params: {temperature: 9}\n",
-         "case 'c1': cases[0].params.temperature: Input should be less than or equal to 2"),
+        (
+            "    expect: {count: 3}\n    temprature: 0\n",
+            "case 'c1': cases[0].temprature: unknown field",
+        ),
+        (
+            "    expect: {count: 3}\n    params: {temperature: 9}\n",
+            "case 'c1': cases[0].params.temperature: Input should be less than or equal to 2",
+        ),
     ],
     ids=["box-coords", "count-value", "unknown-field", "param-range"],
 )
 def test_schema_violation_names_file_case_field(
     project: pytest.Pytester, case_yaml: str, expected: str
 ) -> None:
-    write(project, "bad.yaml", "category: X\ntask: vqa\ncases:\n  - id: c1\n"
-          "    image: ../img/a.png\n    prompt: p\n" + case_yaml)
+    write(
+        project,
+        "bad.yaml",
+        "category: X\ntask: vqa\ncases:\n  - id: c1\n"
+        "    image: ../img/a.png\n    prompt: p\n" + case_yaml,
+    )
     out = collect_errors(project)
     assert "evals/bad.yaml:" in out, out
     assert expected in out, out
 
 
 def test_missing_required_field(project: pytest.Pytester) -> None:
-    write(project, "bad.yaml", "category: X\ntask: vqa\ncases:\n  - id: c1\n"
-          "    image: ../img/a.png\n    expect: {contains: a}\n")
+    write(
+        project,
+        "bad.yaml",
+        "category: X\ntask: vqa\ncases:\n  - id: c1\n"
+        "    image: ../img/a.png\n    expect: {contains: a}\n",
+    )
     out = collect_errors(project)
     assert "bad.yaml:4: case 'c1': cases[0].prompt: Field required" in out, out
 
@@ -179,8 +207,9 @@ def test_duplicate_case_id(project: pytest.Pytester) -> None:
 def test_unknown_assertion_type_lists_valid_ones(project: pytest.Pytester) -> None:
     write(project, "bad.yaml", GOOD.replace('{contains: "3"}', "{counts: 3}"))
     out = collect_errors(project)
-    assert "case 'bottles-on-shelf': cases[0].expect.counts: unknown assertion type 'counts'" \
-        in out, out
+    assert (
+        "case 'bottles-on-shelf': cases[0].expect.counts: unknown assertion type 'counts'" in out
+    ), out
     assert "valid types: all, any, contains" in out, out
 
 
@@ -202,14 +231,17 @@ def test_missing_image_names_written_and_resolved_path(project: pytest.Pytester)
     write(project, "bad.yaml", GOOD.replace("../img/a.png", "../img/missing.png", 1))
     out = collect_errors(project)
     resolved = project.path / "img" / "missing.png"
-    assert "case 'bottles-on-shelf': cases[0].image: image '../img/missing.png' " \
-           f"(resolved to {resolved}) does not exist" in out, out
+    assert (
+        "case 'bottles-on-shelf': cases[0].image: image '../img/missing.png' "
+        f"(resolved to {resolved}) does not exist" in out
+    ), out
 
 
 def test_undecodable_image(project: pytest.Pytester) -> None:
     (project.path / "img" / "fake.png").write_bytes(b"this is not a png")
     (project.path / "img" / "trunc.png").write_bytes(
-        (project.path / "img" / "a.png").read_bytes()[:60])
+        (project.path / "img" / "a.png").read_bytes()[:60]
+    )
     write(project, "bad.yaml", GOOD.replace("../img/a.png", "../img/fake.png", 1))
     write(project, "bad2.yaml", GOOD.replace("../img/a.png", "../img/trunc.png", 1))
     out = collect_errors(project)
@@ -252,8 +284,9 @@ def image_server(project: pytest.Pytester) -> Iterator[str]:
     srv.shutdown()
 
 
-def test_image_urls(project: pytest.Pytester, image_server: str,
-                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_image_urls(
+    project: pytest.Pytester, image_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("pytest_visionevals.images.DEFAULT_URL_MAX_BYTES", 1024)
     monkeypatch.setattr("pytest_visionevals.images.DEFAULT_URL_TIMEOUT_S", 0.5)
     write(project, "ok.yaml", GOOD.replace("../img/a.png", f"{image_server}/ok.png"))
@@ -261,8 +294,10 @@ def test_image_urls(project: pytest.Pytester, image_server: str,
     write(project, "big.yaml", GOOD.replace("../img/a.png", f"{image_server}/big.png", 1))
     write(project, "slow.yaml", GOOD.replace("../img/a.png", f"{image_server}/slow.png", 1))
     out = collect_errors(project)
-    assert f"nf.yaml:4: case 'bottles-on-shelf': cases[0].image: image URL " \
-           f"'{image_server}/nope.png' returned HTTP 404" in out, out
+    assert (
+        f"nf.yaml:4: case 'bottles-on-shelf': cases[0].image: image URL "
+        f"'{image_server}/nope.png' returned HTTP 404" in out
+    ), out
     assert f"'{image_server}/big.png' is 4096 bytes, over the 1024-byte cap" in out, out
     assert f"'{image_server}/slow.png' timed out after 0.5 s" in out, out
     assert "ok.yaml" not in out.split("short test summary")[-1]
@@ -270,8 +305,9 @@ def test_image_urls(project: pytest.Pytester, image_server: str,
     assert len(cached) == 1  # fetched once, cached on disk
 
 
-def test_one_bad_file_does_not_stop_the_others(project: pytest.Pytester,
-                                               xdist_args: list[str]) -> None:
+def test_one_bad_file_does_not_stop_the_others(
+    project: pytest.Pytester, xdist_args: list[str]
+) -> None:
     write(project, "good.yaml", GOOD)
     write(project, "bad.yaml", "cases: [\n")
     result = project.runpytest("--vision-models", "rapidocr", "-k", "bottles", *xdist_args)

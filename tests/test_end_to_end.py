@@ -78,15 +78,17 @@ def server() -> Iterator[FakeVLMServer]:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, server: FakeVLMServer,
-            monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def project(
+    pytester: pytest.Pytester, server: FakeVLMServer, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     pytester.makeini("[pytest]\nvision_models = fake-gpt,fake-gemma,fake-local\n")
     (pytester.path / "img").mkdir()
     Image.new("RGB", (400, 200), "white").save(pytester.path / "img" / "shelf.png")
     (pytester.path / "evals").mkdir()
     (pytester.path / "evals" / "suite.yaml").write_text(SUITE)
     (pytester.path / "visionevals.models.yaml").write_text(
-        CATALOG.replace("{openai}", server.openai_base_url).replace("{base}", server.base_url))
+        CATALOG.replace("{openai}", server.openai_base_url).replace("{base}", server.base_url)
+    )
     monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-secret-123")
     monkeypatch.setenv("FAKE_GEMINI_KEY", "gm-test-secret-456")
     return pytester
@@ -97,10 +99,12 @@ def outcomes(path: Path) -> dict[str, str]:
     return {f"{r['case_id']}[{r['model']}]": r["outcome"] for r in doc["results"]}
 
 
-def test_every_case_for_every_model(project: pytest.Pytester, server: FakeVLMServer,
-                                    xdist_args: list[str]) -> None:
-    result = project.runpytest("--vision-json", "out.json", "--vision-cache-dir", "cache",
-                               *xdist_args)
+def test_every_case_for_every_model(
+    project: pytest.Pytester, server: FakeVLMServer, xdist_args: list[str]
+) -> None:
+    result = project.runpytest(
+        "--vision-json", "out.json", "--vision-cache-dir", "cache", *xdist_args
+    )
     got = outcomes(project.path / "out.json")
     assert got == {
         f"{case}[{model}]": outcome
@@ -126,28 +130,40 @@ def test_replay_makes_no_calls(project: pytest.Pytester, server: FakeVLMServer) 
     project.runpytest("--vision-cache-dir", "cache")
     first = server.request_count
     assert first == 9
-    result = project.runpytest("--vision-cache-dir", "cache", "--vision-record", "none",
-                               "--vision-json", "again.json")
+    result = project.runpytest(
+        "--vision-cache-dir", "cache", "--vision-record", "none", "--vision-json", "again.json"
+    )
     result.assert_outcomes(passed=6, failed=3)
     assert server.request_count == first
     doc = json.loads((project.path / "again.json").read_text())
     assert all(r["replayed"] for r in doc["results"])
 
 
-def test_missing_key_skips_naming_the_variable(project: pytest.Pytester,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_skips_naming_the_variable(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("FAKE_OPENAI_KEY")
     result = project.runpytest("-rs", "--vision-models", "fake-gpt", "--vision-cache-dir", "c")
     result.assert_outcomes(skipped=3)
     result.stdout.fnmatch_lines(["*set the environment variable FAKE_OPENAI_KEY*"])
 
 
-def test_server_errors_are_errors_not_failures(project: pytest.Pytester,
-                                               server: FakeVLMServer) -> None:
+def test_server_errors_are_errors_not_failures(
+    project: pytest.Pytester, server: FakeVLMServer
+) -> None:
     server.add_fault("500", times=2)  # both attempts of the first call
-    result = project.runpytest("--vision-models", "fake-local", "--vision-concurrency", "1",
-                               "--vision-cache-dir", "c", "--vision-json", "o.json", "-p",
-                               "no:randomly")
+    result = project.runpytest(
+        "--vision-models",
+        "fake-local",
+        "--vision-concurrency",
+        "1",
+        "--vision-cache-dir",
+        "c",
+        "--vision-json",
+        "o.json",
+        "-p",
+        "no:randomly",
+    )
     got = outcomes(project.path / "o.json")
     assert got["bottles[fake-local]"] == "error"
     result.assert_outcomes(passed=1, failed=1, errors=1)

@@ -15,7 +15,7 @@ def _weighted(verdicts: list[Verdict], weights: list[float]) -> float:
     total = sum(weights)
     if total <= 0:
         return 0.0
-    return sum(v.score * w for v, w in zip(verdicts, weights)) / total
+    return sum(v.score * w for v, w in zip(verdicts, weights, strict=True)) / total
 
 
 class AllOf(Assertion):

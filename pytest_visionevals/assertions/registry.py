@@ -6,7 +6,8 @@ shorthand scalar/list for its main field. ``all`` / ``any`` take a list of expec
 mappings, ``not`` takes one.
 
 Users register their own types with the ``pytest_visionevals_register_assertions`` hook
-or the ``pytest_visionevals.assertions`` entry-point group (see README).
+or the ``pytest_visionevals.assertions`` entry-point group (see docs/assertions.md, which
+has a complete example class).
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class AssertionRegistry:
             obj = ep.load()
             classes = obj if isinstance(obj, (list, tuple)) else [obj]
             for cls in classes:
+                if not (isinstance(cls, type) and issubclass(cls, Assertion)):
+                    raise TypeError(f"entry point {ep.name!r} ({ep.value}) in group "
+                                    f"{ENTRY_POINT_GROUP!r} must be an Assertion subclass "
+                                    f"or a list of them, got {cls!r}")
                 self.register(cls, replace=True)
 
     # -- parsing ---------------------------------------------------------------------
