@@ -11,6 +11,20 @@ if TYPE_CHECKING:
     from pytest_visionevals.assertions.registry import AssertionRegistry
 
 
+def _weight(value: Any, allowed: set[str], path: str) -> float:
+    if not isinstance(value, dict) or not (allowed - {"weight"}) & value.keys():
+        return 1.0
+    extra = sorted(set(value) - allowed)
+    if extra:
+        raise ExpectError(
+            f"{path}.{extra[0]}", f"unknown field; accepts: {', '.join(sorted(allowed))}"
+        )
+    weight = value.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+        raise ExpectError(f"{path}.weight", f"expected a number >= 0 (got {weight!r})")
+    return float(weight)
+
+
 def _weighted(verdicts: list[Verdict], weights: list[float]) -> float:
     total = sum(weights)
     if total <= 0:
@@ -27,9 +41,13 @@ class AllOf(Assertion):
 
     @classmethod
     def parse_value(cls, value: Any, path: str, reg: AssertionRegistry) -> Assertion:
-        if not isinstance(value, list) or not value:
-            raise ExpectError(path, "expected a non-empty list of assertions")
-        return cls(items=[reg.parse(v, f"{path}[{i}]") for i, v in enumerate(value)])
+        # A list, or {items: [...], weight: w} when the combinator itself carries a weight.
+        weight = _weight(value, {"items", "weight"}, path)
+        items = value["items"] if isinstance(value, dict) and "items" in value else value
+        base = f"{path}.items" if items is not value else path
+        if not isinstance(items, list) or not items:
+            raise ExpectError(base, "expected a non-empty list of assertions")
+        return cls(items=[reg.parse(v, f"{base}[{i}]") for i, v in enumerate(items)], weight=weight)
 
     def children(self) -> list[Assertion]:
         return list(self.items)
@@ -38,11 +56,12 @@ class AllOf(Assertion):
         verdicts = [a.evaluate(ctx) for a in self.items]
         passed = all(v.passed for v in verdicts)
         failed = [v for v in verdicts if not v.passed]
-        expl = "all passed" if passed else "; ".join(
-            f"{v.assertion}: {v.explanation}" for v in failed
+        expl = (
+            "all passed" if passed else "; ".join(f"{v.assertion}: {v.explanation}" for v in failed)
         )
-        return Verdict(passed, _weighted(verdicts, [a.weight for a in self.items]), expl,
-                       children=verdicts)
+        return Verdict(
+            passed, _weighted(verdicts, [a.weight for a in self.items]), expl, children=verdicts
+        )
 
 
 class AnyOf(AllOf):
@@ -55,11 +74,17 @@ class AnyOf(AllOf):
         verdicts = [a.evaluate(ctx) for a in self.items]
         passed = any(v.passed for v in verdicts)
         best = max(verdicts, key=lambda v: v.score)
-        expl = (f"passed by {next(v.assertion for v in verdicts if v.passed)}" if passed
-                else "none passed: " + "; ".join(f"{v.assertion}: {v.explanation}"
-                                                 for v in verdicts))
-        return Verdict(passed, best.score if passed else max(v.score for v in verdicts)
-                       if verdicts else 0.0, expl, children=verdicts)
+        expl = (
+            f"passed by {next(v.assertion for v in verdicts if v.passed)}"
+            if passed
+            else "none passed: " + "; ".join(f"{v.assertion}: {v.explanation}" for v in verdicts)
+        )
+        return Verdict(
+            passed,
+            best.score if passed else max(v.score for v in verdicts) if verdicts else 0.0,
+            expl,
+            children=verdicts,
+        )
 
 
 class Not(Assertion):
@@ -71,6 +96,12 @@ class Not(Assertion):
 
     @classmethod
     def parse_value(cls, value: Any, path: str, reg: AssertionRegistry) -> Assertion:
+        # An expect mapping, or {item: {...}, weight: w}.
+        if isinstance(value, dict) and "item" in value:
+            return cls(
+                item=reg.parse(value["item"], f"{path}.item"),
+                weight=_weight(value, {"item", "weight"}, path),
+            )
         return cls(item=reg.parse(value, path))
 
     def children(self) -> list[Assertion]:
@@ -79,6 +110,9 @@ class Not(Assertion):
     def check(self, ctx: AnswerContext) -> Verdict:
         inner = self.item.evaluate(ctx)
         passed = not inner.passed
-        expl = (f"as required, not {inner.assertion}" if passed
-                else f"must not pass {inner.assertion} but did ({inner.explanation})")
+        expl = (
+            f"as required, not {inner.assertion}"
+            if passed
+            else f"must not pass {inner.assertion} but did ({inner.explanation})"
+        )
         return Verdict(passed, 1.0 if passed else 0.0, expl, children=[inner])
