@@ -1,0 +1,119 @@
+"""``python -m pytest_visionevals`` / ``visionevals``: work with saved runs without pytest.
+
+    visionevals report FILE.jsonl|FILE.json [--md PATH] [--html PATH] [--json PATH]
+
+rebuilds the scorecard from a JSON-lines stream (also one left by a killed run) or a
+``--vision-json`` file, prints the side-by-side table and writes the requested reports.
+Subcommands are argparse subparsers: add one with a ``_add_<name>(subparsers)`` function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_visionevals.models import OVERRIDE_FILENAME, CatalogError, load_catalog
+from pytest_visionevals.report import html, json_report, markdown, terminal
+from pytest_visionevals.report.facts import model_facts
+from pytest_visionevals.report.json_report import ReportError
+from pytest_visionevals.report.jsonl import load_any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        run = load_any(args.file)
+    except ReportError as exc:
+        print(f"visionevals report: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    card = run.scorecard()
+    facts = run.facts
+    if not facts:
+        catalog = Path(args.catalog) if args.catalog else Path.cwd() / OVERRIDE_FILENAME
+        try:
+            facts = model_facts(load_catalog(catalog), [m.model for m in card.models])
+        except CatalogError as exc:
+            print(f"visionevals report: catalog not read ({exc})", file=sys.stderr)
+    width = args.width or shutil.get_terminal_size((100, 24)).columns
+    print(terminal.render_text(card, width))
+    notes = [f"{len(run.results)} results from {args.file}"]
+    if not run.complete:
+        notes.append("run incomplete (no end record: interrupted or killed)")
+    if run.dropped_lines:
+        notes.append(f"{run.dropped_lines} partial line dropped")
+    print("; ".join(notes))
+    if args.json:
+        json_report.write(args.json, json_report.build_document(
+            card, facts, None, complete=run.complete, model_order=run.model_order or None))
+        print(f"wrote JSON -> {args.json}")
+    if args.md:
+        markdown.write(args.md, markdown.render(card, facts))
+        print(f"wrote Markdown -> {args.md}")
+    if args.html:
+        html.write(args.html, html.render(card, facts))
+        print(f"wrote HTML -> {args.html}")
+    return EXIT_OK
+
+
+def _add_report(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "report", help="rebuild the scorecard from a .jsonl stream or a --vision-json file",
+        description="Rebuild the scorecard from a saved run and print the side-by-side table.")
+    p.add_argument("file", metavar="FILE", help="a .jsonl stream or a --vision-json file")
+    p.add_argument("--md", metavar="PATH", help="write the Markdown report")
+    p.add_argument("--html", metavar="PATH", help="write the self-contained HTML report")
+    p.add_argument("--json", metavar="PATH", help="write the JSON report (schema_version 1)")
+    p.add_argument("--catalog", metavar="PATH",
+                   help=f"catalog override for the models table (default ./{OVERRIDE_FILENAME})")
+    p.add_argument("--width", type=int, default=None, help="table width (default: terminal)")
+    p.set_defaults(func=_report)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from pytest_visionevals.assertions import default_registry
+    from pytest_visionevals.cases import json_schema
+
+    text = json.dumps(json_schema(default_registry()), indent=2, sort_keys=True) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote JSON Schema -> {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _add_schema(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "schema", help="print the eval-file JSON Schema (for editors' yaml-language-server)",
+        description="Print the JSON Schema of eval files, built-in assertion types included.")
+    p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
+    p.set_defaults(func=_schema)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="visionevals",
+                                     description="pytest-visionevals command-line tools")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_report(subparsers)
+    _add_schema(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

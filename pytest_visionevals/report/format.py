@@ -1,0 +1,143 @@
+"""Number formatting shared by the terminal, Markdown and HTML reports."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_visionevals.scoring import CellStats, ModelSummary, Scorecard
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """0.8 -> '80%', 0.8889 -> '88.9%' (trailing zeros dropped, like the leaderboard)."""
+    if value is None:
+        return "n/a"
+    text = f"{100 * value:.{digits}f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def rate_cell(cell: CellStats | None, interval: bool = True, digits: int = 1) -> str:
+    """'80% (12/15) [55-93]'; 'n/a' when nothing was answered."""
+    if cell is None:
+        return "-"
+    if cell.pass_rate is None:
+        if cell.attempted and cell.skipped_unsupported == cell.attempted:
+            return "not supported"
+        return f"n/a (0/{cell.attempted - cell.skipped_unsupported})"
+    text = f"{pct(cell.pass_rate, digits)} ({cell.passed}/{cell.answered})"
+    ci = cell.interval
+    if interval and ci is not None:
+        text += f" [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}]"
+    return text
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f} s" if value < 100 else f"{value:.0f} s"
+
+
+def tokens(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def money(value: float | None, known: bool = True) -> str:
+    """Never '$0' for an unknown cost."""
+    if not known:
+        return "unknown"
+    if value is None:
+        return "n/a"
+    if value == 0:
+        return "$0"
+    if value >= 1:
+        return f"${value:.2f}"
+    return f"${value:.4f}" if value >= 0.0001 else f"${value:.6f}"
+
+
+def colour_for(rate: float | None) -> str | None:
+    if rate is None:
+        return None
+    if rate >= 0.8:
+        return "green"
+    return "yellow" if rate >= 0.5 else "red"
+
+
+Row = tuple[str, list[tuple[str, str | None]]]  # label, [(cell text, colour)]
+
+
+def summary_rows(card: Scorecard, interval: bool = True) -> list[Row]:
+    """The side-by-side rows shared by the terminal table and the Markdown report."""
+    ms = card.models
+    rows: list[Row] = [
+        ("Overall score", [(rate_cell(m.overall, interval, 2), colour_for(m.overall.pass_rate))
+                           for m in ms]),
+        ("Macro avg (categories)", [(pct(m.macro_average, 2), colour_for(m.macro_average))
+                                    for m in ms]),
+    ]
+    for cat in card.categories:
+        cells = []
+        for m in ms:
+            cell = m.categories.get(cat)
+            cells.append((rate_cell(cell, interval), colour_for(cell.pass_rate if cell else None)))
+        rows.append((cat, cells))
+    rows += [
+        ("Avg response time", [(seconds(m.latency_avg_s), None) for m in ms]),
+        ("p50 / p95 latency",
+         [(f"{seconds(m.latency_p50_s)} / {seconds(m.latency_p95_s)}", None) for m in ms]),
+        ("Median input tokens", [(tokens(m.median_input_tokens), None) for m in ms]),
+        ("Median output tokens", [(tokens(m.median_output_tokens), None) for m in ms]),
+        ("Est. cost / task", [(money(m.cost_per_task_usd, m.cost_known), None) for m in ms]),
+        ("Est. cost total", [(money(m.total_cost_usd, m.cost_known), None) for m in ms]),
+    ]
+    if any(m.judge_cost_usd is not None for m in ms):
+        rows.append(("Judge cost", [(money(m.judge_cost_usd), None) for m in ms]))
+    rows.append(("Coverage", [(_coverage(m), "yellow" if m.incomplete else None) for m in ms]))
+    rows.append(("Errors", [(str(m.overall.errors), "red" if m.overall.errors else None)
+                            for m in ms]))
+    rows.append(("Skipped", [(str(m.overall.skipped), None) for m in ms]))
+    if card.has_repeats:
+        k = max(m.repeats.k for m in ms if m.repeats)
+        rows.append((f"pass@{k}", [(pct(m.repeats.pass_at_k) if m.repeats else "-", None)
+                                   for m in ms]))
+        rows.append((f"pass^{k}", [(pct(m.repeats.pass_pow_k) if m.repeats else "-", None)
+                                   for m in ms]))
+        rows.append(("Flaky cases", [(str(len(m.repeats.flaky)) if m.repeats else "-",
+                                      "yellow" if m.repeats and m.repeats.flaky else None)
+                                     for m in ms]))
+    return rows
+
+
+def _coverage(m: ModelSummary) -> str:
+    eligible = m.overall.attempted - m.overall.skipped_unsupported
+    return f"{pct(m.coverage)} ({m.overall.answered}/{eligible})"
+
+
+def header(m: ModelSummary) -> str:
+    return f"{m.model} *" if m.incomplete else m.model
+
+
+INCOMPLETE_NOTE = "* incomplete: coverage below 90%, figures are not comparable"
+
+
+def fact_rows(facts: dict[str, dict[str, Any]], models: list[str]) -> list[list[str]]:
+    """'Models in this comparison' rows: one per model, from catalog facts."""
+    rows = []
+    for name in models:
+        f = facts.get(name) or {}
+        price = f.get("pricing") or {}
+        prices = " / ".join(
+            "?" if price.get(k) is None else f"${price[k]:g}" for k in ("input", "cached_input",
+                                                                        "output"))
+        ctx = f.get("context_window")
+        rows.append([
+            name, f.get("organization") or "?", f.get("weights") or "?", f.get("license") or "?",
+            f"{ctx:,}" if isinstance(ctx, int) else "?", f.get("parameters") or "?",
+            f.get("release_date") or "?", prices,
+        ])
+    return rows
+
+
+FACT_HEADERS = ["Model", "Organization", "Weights", "Licence", "Context window", "Parameters",
+                "Released", "USD / 1M tokens (in / cached / out)"]

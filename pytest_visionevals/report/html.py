@@ -1,0 +1,283 @@
+"""One self-contained HTML file comparing models side by side per case.
+
+Images are inlined as data URLs; expected and predicted boxes (verdict ``details``
+conventions ``expected_boxes`` / ``predicted_boxes``, anywhere in the verdict tree) are drawn
+as SVG rects in original-image pixels. Model output is untrusted: Jinja2 autoescapes every
+value, the page's script only toggles ``hidden``, and a CSP forbids anything external.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import mimetypes
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from pytest_visionevals.report.format import (
+    FACT_HEADERS,
+    INCOMPLETE_NOTE,
+    fact_rows,
+    header,
+    money,
+    seconds,
+    summary_rows,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from pytest_visionevals.results import CaseResult
+    from pytest_visionevals.scoring import Scorecard
+
+PALETTE = ["#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22"]
+EXPECTED_COLOUR = "#2ca02c"
+MAX_EMBED_SIDE = 1280  # px; keeps a report of many photos openable
+IMAGE_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+              ".gif": "image/gif", ".webp": "image/webp", ".bmp": "image/bmp"}
+
+
+@dataclass(frozen=True)
+class Box:
+    x: float
+    y: float
+    w: float
+    h: float
+    label: str | None
+
+
+def _boxes(raw: Any) -> list[Box]:
+    out = []
+    for item in raw if isinstance(raw, list) else []:
+        box = item.get("box") if isinstance(item, dict) else item
+        label = item.get("label") if isinstance(item, dict) else None
+        if not (isinstance(box, (list, tuple)) and len(box) == 4
+                and all(isinstance(v, (int, float)) for v in box)):
+            continue  # a malformed entry is not drawn rather than breaking the report
+        x1, y1, x2, y2 = (float(v) for v in box)
+        out.append(Box(min(x1, x2), min(y1, y2), abs(x2 - x1), abs(y2 - y1),
+                       None if label is None else str(label)))
+    return out
+
+
+def boxes_in_verdict(verdict: Any, key: str) -> list[Box]:
+    """Every ``details[key]`` box anywhere in a verdict dict tree, without duplicates."""
+    found: list[Box] = []
+    stack = [verdict]
+    while stack:
+        node = stack.pop(0)
+        if not isinstance(node, dict):
+            continue
+        details = node.get("details")
+        if isinstance(details, dict):
+            found += [b for b in _boxes(details.get(key)) if b not in found]
+        stack.extend(node.get("children") or [])
+    return found
+
+
+def points_in_verdict(verdict: Any) -> list[tuple[float, float]]:
+    """``details.predicted_points`` ([x, y] in original pixels, from ``point``) in the tree."""
+    found: list[tuple[float, float]] = []
+    stack = [verdict]
+    while stack:
+        node = stack.pop(0)
+        if not isinstance(node, dict):
+            continue
+        details = node.get("details")
+        raw = details.get("predicted_points") if isinstance(details, dict) else None
+        for p in raw if isinstance(raw, list) else []:
+            if (isinstance(p, (list, tuple)) and len(p) == 2
+                    and all(isinstance(v, (int, float)) for v in p)):
+                point = (float(p[0]), float(p[1]))
+                if point not in found:
+                    found.append(point)
+        stack.extend(node.get("children") or [])
+    return found
+
+
+@dataclass
+class ImageView:
+    src: str | None  # data URL
+    link: str | None  # a remote URL, not fetched (the report never touches the network)
+    name: str
+    width: int | None = None
+    height: int | None = None
+    problem: str | None = None
+
+
+def _image(path_or_url: str, cache: dict[str, ImageView]) -> ImageView:
+    if path_or_url in cache:
+        return cache[path_or_url]
+    name = path_or_url.rsplit("/", 1)[-1]
+    if path_or_url.startswith(("http://", "https://")):
+        view = ImageView(None, path_or_url, name, problem="remote image, not embedded")
+    else:
+        p = Path(path_or_url)
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            view = ImageView(None, None, name, problem=f"cannot read image: {exc.strerror}")
+        else:
+            mime = IMAGE_MIME.get(p.suffix.lower()) or mimetypes.guess_type(p.name)[0]
+            data, mime, width, height = _for_report(data, mime)
+            view = ImageView(f"data:{mime or 'application/octet-stream'};base64,"
+                             f"{base64.b64encode(data).decode('ascii')}", None, name,
+                             width, height)
+    cache[path_or_url] = view
+    return view
+
+
+def _for_report(data: bytes, mime: str | None) -> tuple[bytes, str | None, int | None, int | None]:
+    """(bytes, mime, original width, original height); large photos are shrunk for the page.
+
+    Boxes stay in original pixels: the SVG viewBox uses the original size, so the shown
+    image may have any resolution.
+    """
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            width, height = int(im.width), int(im.height)
+            if max(width, height) <= MAX_EMBED_SIDE:
+                return data, mime, width, height
+            im.thumbnail((MAX_EMBED_SIDE, MAX_EMBED_SIDE))
+            out = io.BytesIO()
+            if im.mode in ("RGBA", "LA", "P"):
+                im.save(out, format="PNG", optimize=True)
+                return out.getvalue(), "image/png", width, height
+            im.convert("RGB").save(out, format="JPEG", quality=85)
+            return out.getvalue(), "image/jpeg", width, height
+    except Exception:  # an unreadable image is embedded as is, without its overlay
+        return data, mime, None, None
+
+
+@dataclass
+class AnswerView:
+    model: str
+    colour: str
+    outcome: str
+    score: str
+    answer: str
+    explanation: str
+    reason: str
+    meta: str
+    predicted: list[Box]
+    checks: list[CheckView] = field(default_factory=list)
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckView:
+    """One node of the verdict tree, flattened for display."""
+
+    depth: int
+    assertion: str
+    passed: bool
+    score: str
+    explanation: str
+
+
+def verdict_checks(verdict: Any, depth: int = 0) -> list[CheckView]:
+    if not isinstance(verdict, dict):
+        return []
+    score = verdict.get("score")
+    out = [CheckView(depth, str(verdict.get("assertion") or ""), bool(verdict.get("passed")),
+                     f"{score:.2f}" if isinstance(score, (int, float)) else "",
+                     str(verdict.get("explanation") or ""))]
+    for child in verdict.get("children") or []:
+        out += verdict_checks(child, depth + 1)
+    return out
+
+
+@dataclass
+class CaseView:
+    key: str
+    file: str
+    case_id: str
+    category: str
+    repeat_index: int
+    prompt: str
+    images: list[ImageView]
+    expected: list[Box]
+    answers: list[AnswerView] = field(default_factory=list)
+
+
+def _meta(r: CaseResult) -> str:
+    parts = []
+    if r.get("latency_s") is not None:
+        parts.append(seconds(r["latency_s"]) + (" (replayed)" if r.get("replayed") else ""))
+    if r.get("input_tokens") is not None or r.get("output_tokens") is not None:
+        parts.append(f"{r.get('input_tokens')} in / {r.get('output_tokens')} out tokens")
+    if r["outcome"] in ("passed", "failed") or r.get("cost_usd") is not None:
+        parts.append(money(r.get("cost_usd"), r.get("cost_usd") is not None))
+    if (r.get("attempts") or 0) > 1:
+        parts.append(f"{r['attempts']} attempts")
+    return " · ".join(parts)
+
+
+def case_views(results: Iterable[CaseResult], models: Sequence[str]) -> list[CaseView]:
+    colours = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)}
+    cache: dict[str, ImageView] = {}
+    views: dict[tuple[str, str, int], CaseView] = {}
+    for r in results:
+        k = (r["file"], r["case_id"], r.get("repeat_index", 0))
+        view = views.get(k)
+        if view is None:
+            view = views[k] = CaseView(
+                key=f"{k[0]}::{k[1]}" + (f"#{k[2]}" if k[2] else ""), file=k[0],
+                case_id=k[1], category=r["category"], repeat_index=k[2], prompt=r["prompt"],
+                images=[_image(i, cache) for i in r.get("images") or []], expected=[])
+        view.expected += [b for b in boxes_in_verdict(r.get("verdict"), "expected_boxes")
+                          if b not in view.expected]
+        score = r.get("score")
+        view.answers.append(AnswerView(
+            model=r["model"], colour=colours.get(r["model"], PALETTE[0]), outcome=r["outcome"],
+            score="" if score is None else f"{score:.2f}",
+            answer=r.get("answer") or "", explanation=r.get("explanation") or "",
+            reason=r.get("reason") or "", meta=_meta(r),
+            predicted=boxes_in_verdict(r.get("verdict"), "predicted_boxes"),
+            checks=verdict_checks(r.get("verdict")),
+            points=points_in_verdict(r.get("verdict"))))
+    order = {m: i for i, m in enumerate(models)}
+    for view in views.values():
+        view.answers.sort(key=lambda a: order.get(a.model, len(order)))
+    return [views[k] for k in sorted(views)]
+
+
+def _environment() -> jinja2.Environment:
+    # Autoescape everything: model text only ever reaches the page as escaped text.
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("pytest_visionevals", "report/templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True)
+
+
+def render(card: Scorecard, facts: dict[str, dict[str, Any]] | None = None,
+           gate_lines: Sequence[str] = (), title: str = "Vision eval report") -> str:
+    models = [m.model for m in card.models]
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        title=title,
+        headers=[header(m) for m in card.models],
+        rows=summary_rows(card),
+        incomplete_note=INCOMPLETE_NOTE if any(m.incomplete for m in card.models) else None,
+        gate_lines=list(gate_lines),
+        fact_headers=FACT_HEADERS,
+        facts=fact_rows(facts, models) if facts is not None else None,
+        models=models,
+        colours={m: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)},
+        expected_colour=EXPECTED_COLOUR,
+        categories=card.categories,
+        outcomes=["passed", "failed", "error", "skipped"],
+        cases=case_views(card.results, models),
+    )
+
+
+def write(path: str | Path, text: str) -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, "utf-8")

@@ -1,0 +1,104 @@
+"""The side-by-side terminal table (models as columns), as lines of coloured segments.
+
+The core does not know pytest: ``render`` returns segments ``(text, colour)``; the plugin
+writes them with terminalreporter markup, ``render_text`` joins them for files and tests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_visionevals.report.format import INCOMPLETE_NOTE, header, summary_rows
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pytest_visionevals.scoring import Scorecard
+
+Segment = tuple[str, str | None]  # text, colour name for terminal markup (green/red/...)
+Line = list[Segment]
+
+GAP = 2
+MIN_LABEL = 12
+MAX_FLAKY_LISTED = 10
+
+
+MAX_REASONS_LISTED = 3
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(1, width - 1)] + "~"
+
+
+def render(card: Scorecard, width: int = 100, gate_lines: Sequence[str] = ()) -> list[Line]:
+    """Lines of the table, fitted to ``width`` by shortening the label column if needed."""
+    if not card.models:
+        return [[("vision scorecard: no eval results", "yellow")]]
+    rows = summary_rows(card)
+    heads = [header(m) for m in card.models]
+    col_w = [max(len(heads[i]), *(len(cells[i][0]) for _, cells in rows))
+             for i in range(len(heads))]
+    label_w = max(len(label) for label, _ in rows)
+    spare = width - (label_w + sum(w + GAP for w in col_w))
+    if spare < 0:
+        label_w = max(MIN_LABEL, label_w + spare)
+
+    out: list[Line] = []
+    head: Line = [(" " * label_w, None)]
+    for text, w in zip(heads, col_w, strict=False):
+        head.append((" " * GAP + _fit(text, w).ljust(w), "bold"))
+    out.append(head)
+    out.append([("-" * (label_w + sum(w + GAP for w in col_w)), None)])
+    for label, cells in rows:
+        line: Line = [(_fit(label, label_w).ljust(label_w), None)]
+        for (text, colour), w in zip(cells, col_w, strict=False):
+            line.append((" " * GAP, None))
+            line.append((text.ljust(w), colour))
+        out.append(line)
+    notes: list[Line] = []
+    if any(m.incomplete for m in card.models):
+        notes.append([(INCOMPLETE_NOTE, "yellow")])
+    if card.judge_cost_usd is not None:
+        notes.append([("Judge calls are billed apart from the models' own cost.", None)])
+    for m in card.models:
+        if not m.repeats:
+            continue
+        for c in m.repeats.flaky[:MAX_FLAKY_LISTED]:
+            notes.append([(f"flaky: {m.model} {c.file}::{c.case_id} "
+                           f"({c.passed}/{c.answered} passed)", "yellow")])
+        hidden = len(m.repeats.flaky) - MAX_FLAKY_LISTED
+        if hidden > 0:
+            notes.append([(f"flaky: {m.model} ... and {hidden} more", "yellow")])
+    for m in card.models:
+        for label, reasons, colour in (("skipped", m.skip_reasons, "yellow"),
+                                       ("errors", m.error_reasons, "red")):
+            shown = list(reasons.items())[:MAX_REASONS_LISTED]
+            for reason, n in shown:
+                notes.append([(_fit(f"{label}: {m.model}: {n} x {reason}", width), colour)])
+            hidden = len(reasons) - len(shown)
+            if hidden > 0:
+                notes.append([(f"{label}: {m.model}: ... and {hidden} more reasons", colour)])
+    out.extend(notes)
+    if gate_lines:
+        out.append([])
+    for text in gate_lines:
+        colour = "green" if "PASS" in text.split()[:3] else "red"
+        if text.startswith("vision gate:"):
+            colour = "green" if "PASSED" in text else "red"
+        out.append([(text, colour)])
+    # Trailing spaces from padding are noise in files and snapshots.
+    return [_rstrip(line) for line in out]
+
+
+def _rstrip(line: Line) -> Line:
+    trimmed = list(line)
+    while trimmed and not trimmed[-1][0].strip():
+        trimmed.pop()
+    if trimmed:
+        text, colour = trimmed[-1]
+        trimmed[-1] = (text.rstrip(), colour)
+    return trimmed
+
+
+def render_text(card: Scorecard, width: int = 100, gate_lines: Sequence[str] = ()) -> str:
+    return "\n".join("".join(t for t, _ in line) for line in render(card, width, gate_lines))

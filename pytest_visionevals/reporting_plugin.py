@@ -1,0 +1,329 @@
+"""pytest hooks that aggregate CaseResults into the scorecard, reports and the gate.
+
+Registered by plugin.py's ``pytest_configure`` as ``ReportingPlugin(config)``. Every hook
+does its work on the controller only (xdist workers carry ``config.workerinput``): the
+workers' results arrive here through ``pytest_runtest_logreport`` as ``report.vision_result``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_visionevals import gate as gate_mod
+from pytest_visionevals.collect import SESSION_KEY, EvalItem
+from pytest_visionevals.models import OVERRIDE_FILENAME, CatalogError, load_catalog
+from pytest_visionevals.options import ini_or_option, split_names
+from pytest_visionevals.report import html, json_report, markdown, terminal
+from pytest_visionevals.report.facts import model_facts
+from pytest_visionevals.report.jsonl import JsonlWriter
+from pytest_visionevals.scoring import Scorecard
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from _pytest.terminal import TerminalReporter
+
+    from pytest_visionevals.results import CaseResult
+    from pytest_visionevals.session import VisionSession
+
+RUNS_DIR = Path(".visionevals") / "runs"
+LATEST_NAME = "latest.jsonl"
+
+
+def junit_properties(result: CaseResult) -> list[tuple[str, object]]:
+    """Per-test-case JUnit properties; the lead's makereport adds them to user_properties."""
+    props: list[tuple[str, object]] = [
+        ("vision_model", result["model"]), ("vision_category", result["category"]),
+        ("vision_outcome", result["outcome"]),
+    ]
+    optional = [("vision_score", result["score"]), ("vision_latency_s", result["latency_s"]),
+                ("vision_input_tokens", result["input_tokens"]),
+                ("vision_output_tokens", result["output_tokens"]),
+                ("vision_cost_usd", result["cost_usd"]),
+                ("vision_judge_cost_usd", result["judge_cost_usd"])]
+    props += [(name, value) for name, value in optional if value is not None]
+    if result["replayed"]:
+        props.append(("vision_replayed", True))
+    return props
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    # Options are declared by plugin.py; tolerate their absence (e.g. a partial install).
+    try:
+        return config.getoption(name)
+    except ValueError:
+        return None
+
+
+class ReportingPlugin:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.is_worker = hasattr(config, "workerinput")
+        self.results: list[CaseResult] = []
+        self.vision_nodeids: set[str] = set()
+        self.failed_nodeids: set[str] = set()
+        self.collect_errors = 0
+        self.collected_categories: set[str] = set()
+        self.writer: JsonlWriter | None = None
+        self.card: Scorecard | None = None
+        self.verdict: gate_mod.GateVerdict | None = None
+        self.facts: dict[str, dict[str, Any]] = {}
+        self.written: list[tuple[str, str]] = []  # (what, path) for the summary
+        self.problems: list[str] = []
+        try:
+            self.gate = gate_mod.GateConfig.from_options(
+                fail_under=_option(config, "vision_fail_under") or [],
+                min_coverage=_option(config, "vision_min_coverage"),
+                max_cost=_option(config, "vision_max_cost"),
+                baseline=self._path_option("vision_baseline"),
+                max_regression=_option(config, "vision_max_regression"),
+            )
+        except gate_mod.GateError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    # -- helpers -------------------------------------------------------------------------
+    def _path_option(self, name: str) -> str | None:
+        value = _option(self.config, name)
+        if value is None:
+            return None
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else self.config.invocation_params.dir / p)
+
+    def _session(self) -> VisionSession | None:
+        return self.config.stash.get(SESSION_KEY, None)
+
+    def model_order(self) -> list[str]:
+        """Selected models in column order (the collection's list when plugin.py built it)."""
+        vs = self._session()
+        if vs is not None:
+            return list(vs.models)
+        try:
+            raw = ini_or_option(self.config, "vision_models", "vision_models")
+        except ValueError:
+            return []
+        return split_names(raw) if raw else []
+
+    def known_models(self) -> list[str]:
+        vs = self._session()
+        return [*vs.catalog.names(), *vs.models] if vs is not None else self.model_order()
+
+    def _load_facts(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        vs = self._session()
+        if vs is not None:
+            return model_facts(vs.catalog, names)
+        raw = None
+        with contextlib.suppress(ValueError):
+            raw = ini_or_option(self.config, "vision_catalog", "vision_catalog")
+        override = Path(raw) if raw else self.config.rootpath / OVERRIDE_FILENAME
+        if not override.is_absolute():
+            override = self.config.rootpath / override
+        try:
+            return model_facts(load_catalog(override), names)
+        except (CatalogError, OSError) as exc:
+            self.problems.append(f"model catalog not read for the reports: {exc}")
+            return {}
+
+    def _jsonl_path(self) -> Path:
+        given = self._path_option("vision_jsonl")
+        if given:
+            return Path(given)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        return self.config.rootpath / RUNS_DIR / f"{stamp}.jsonl"
+
+    def _refresh_latest(self, target: Path) -> None:
+        latest = self.config.rootpath / RUNS_DIR / LATEST_NAME
+        try:
+            latest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = latest.with_name(f".{LATEST_NAME}.{os.getpid()}")
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            try:
+                rel = os.path.relpath(target, latest.parent)
+                tmp.symlink_to(rel)
+            except OSError:  # no symlinks (Windows without privilege): copy instead
+                shutil.copyfile(target, tmp)
+            os.replace(tmp, latest)
+        except OSError as exc:
+            self.problems.append(f"could not refresh {latest}: {exc}")
+
+    def _stream(self, result: CaseResult) -> None:
+        try:
+            if self.writer is None:
+                # Created on the first result, so runs without evals leave no file behind.
+                path = self._jsonl_path()
+                order = self.model_order()
+                self.writer = JsonlWriter(path, {"model_order": order,
+                                                 "models": self._load_facts(order)})
+                self._refresh_latest(path)
+            self.writer.write_result(result)
+        except OSError as exc:
+            self.problems.append(f"JSON lines stream stopped: {exc}")
+
+    # -- hooks ---------------------------------------------------------------------------
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
+        if report.failed:
+            self.failed_nodeids.add(report.nodeid)
+        result = getattr(report, "vision_result", None)
+        if not isinstance(result, dict):
+            return
+        self.vision_nodeids.add(report.nodeid)
+        self.results.append(result)  # type: ignore[arg-type]
+        self._stream(result)  # type: ignore[arg-type]
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        # Before -k/-m deselection: a deselected category is still a known scope.
+        if isinstance(item, EvalItem):
+            self.collected_categories.add(item.case.category)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # Fail fast on a mistyped gate scope, before any model is called. Only where the
+        # items are known here (no xdist: the xdist controller does not collect); under
+        # xdist the same check runs at the end and gives the same usage error.
+        if self.is_worker or not self.gate.thresholds or not self.collected_categories:
+            return
+        try:
+            self.gate.checks(self.known_models(), self.collected_categories)
+        except gate_mod.GateError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # A broken eval (or test) file still fails a gated run: the gate cannot see its cases.
+        if not self.is_worker and report.failed:
+            self.collect_errors += 1
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(
+        self, session: pytest.Session, exitstatus: int
+    ) -> Generator[None, object, object]:
+        # Outermost wrapper: the reports are built before any other sessionfinish (junitxml
+        # writes our properties, the terminal summary prints our table), and the exit status
+        # is decided after all of them, because some (syrupy) OR the original status back in.
+        if self.is_worker:
+            return (yield)
+        try:
+            self._finish(session)
+        except Exception:  # a report bug must not hide the test results
+            self.problems.append("reporting failed:\n" + traceback.format_exc())
+        before = session.exitstatus
+        result = yield
+        if self.verdict is not None and session.exitstatus == before:
+            # Unchanged by other plugins: the gate decides (a changed one is their verdict).
+            self._set_exitstatus(session, self.verdict)
+        return result
+
+    def _finish(self, session: pytest.Session) -> None:
+        if self.writer is not None:
+            self.writer.close(int(session.exitstatus))
+            self._refresh_latest(self.writer.path)
+            self.written.append(("JSON lines", str(self.writer.path)))
+        if session.exitstatus == pytest.ExitCode.USAGE_ERROR and not self.results:
+            return  # nothing ran; the usage error says why
+        wants_files = any(_option(self.config, n) for n in ("vision_json", "vision_md",
+                                                             "vision_html"))
+        if not self.results and not self.gate.active and not wants_files:
+            return
+        order = self.model_order()
+        card = Scorecard.build(self.results, order)
+        self.card = card
+        if self.gate.active:
+            self.verdict = gate_mod.evaluate(self.gate, card, known_models=self.known_models())
+        self.facts = self._load_facts([m.model for m in card.models])
+        gate_lines = self.verdict.summary_lines() if self.verdict else []
+        interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
+        self._write_files(card, gate_lines, order, complete=not interrupted)
+        self._junit(card)
+
+    def _write_files(self, card: Scorecard, gate_lines: list[str], order: list[str],
+                     complete: bool) -> None:
+        path = self._path_option("vision_json")
+        if path:
+            doc = json_report.build_document(
+                card, self.facts, self.verdict.to_dict() if self.verdict else None,
+                complete=complete, model_order=order or None)
+            json_report.write(path, doc)
+            self.written.append(("JSON", path))
+        md_text = markdown.render(card, self.facts, gate_lines)
+        path = self._path_option("vision_md")
+        if path:
+            markdown.write(path, md_text)
+            self.written.append(("Markdown", path))
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary and card.models:
+            markdown.append_step_summary(summary, md_text)
+            self.written.append(("GitHub step summary", summary))
+        path = self._path_option("vision_html")
+        if path:
+            html.write(path, html.render(card, self.facts, gate_lines))
+            self.written.append(("HTML", path))
+
+    def _junit(self, card: Scorecard) -> None:
+        try:
+            from _pytest.junitxml import xml_key
+        except ImportError:  # pragma: no cover - pytest internals moved
+            return
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        for m in card.models:
+            rate = m.overall.pass_rate
+            xml.add_global_property(f"vision_score[{m.model}]",
+                                    "n/a" if rate is None else round(rate, 6))
+            cov = m.coverage
+            xml.add_global_property(f"vision_coverage[{m.model}]",
+                                    "n/a" if cov is None else round(cov, 6))
+            total = m.total_cost_usd
+            xml.add_global_property(f"vision_cost_usd[{m.model}]",
+                                    "unknown" if total is None else round(total, 9))
+        if card.judge_cost_usd is not None:
+            xml.add_global_property("vision_judge_cost_usd", round(card.judge_cost_usd, 9))
+        if self.verdict is not None:
+            xml.add_global_property("vision_gate", "passed" if self.verdict.passed else "failed")
+
+    def _set_exitstatus(self, session: pytest.Session, verdict: gate_mod.GateVerdict) -> None:
+        # Only the pass/fail outcome is the gate's; interrupts, internal and usage errors and
+        # "no tests collected" keep pytest's code.
+        if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return
+        if verdict.error:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        elif self.collect_errors or self.failed_nodeids - self.vision_nodeids:
+            # A non-eval test failed, or a file did not collect.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        else:
+            session.exitstatus = verdict.exit_code
+
+    def pytest_terminal_summary(self, terminalreporter: TerminalReporter) -> None:
+        if self.is_worker:
+            return
+        try:
+            self._summary(terminalreporter)
+        except Exception:
+            print("pytest-visionevals: terminal summary failed:\n" + traceback.format_exc(),
+                  file=sys.stderr)
+
+    def _summary(self, tr: TerminalReporter) -> None:
+        if self.card is None and not self.problems:
+            return
+        tr.write_sep("=", "vision scorecard")
+        if self.card is not None:
+            gate_lines = self.verdict.summary_lines() if self.verdict else []
+            width = max(60, min(self.config.get_terminal_writer().fullwidth, 200))
+            for line in terminal.render(self.card, width, gate_lines):
+                for text, colour in line:
+                    tr.write(text, **({colour: True} if colour else {}))
+                tr.line("")
+        for what, path in self.written:
+            tr.line(f"vision report: {what} -> {path}")
+        for problem in self.problems:
+            tr.line(f"pytest-visionevals: {problem}", yellow=True)
