@@ -15,8 +15,10 @@ import pytest
 from pytest_visionevals import hookspecs, options
 from pytest_visionevals.assertions.registry import AssertionRegistry, default_registry
 from pytest_visionevals.collect import RESULT_KEY, SESSION_KEY, EvalFile, EvalItem
+from pytest_visionevals.engine_plugin import EnginePlugin
 from pytest_visionevals.models import OVERRIDE_FILENAME, CatalogError, load_catalog
 from pytest_visionevals.params import TASKS
+from pytest_visionevals.reporting_plugin import ReportingPlugin, junit_properties
 from pytest_visionevals.runner import DEFAULT_MAX_IMAGE_SIDE, CallSettings
 from pytest_visionevals.session import VisionSession
 
@@ -94,20 +96,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     for task in TASKS:
         config.addinivalue_line("markers", f"{task}: vision eval items of task {task}")
-    try:  # TEMP during parallel development
-        from pytest_visionevals.engine_plugin import EnginePlugin
-
-        engine_plugin = EnginePlugin(config)
-        config.pluginmanager.register(engine_plugin, "visionevals-engine")
-        vs.engine_getter = lambda: engine_plugin.engine
-    except ImportError:
-        pass
-    try:
-        from pytest_visionevals.reporting_plugin import ReportingPlugin
-
-        config.pluginmanager.register(ReportingPlugin(config), "visionevals-reporting")
-    except ImportError:
-        pass
+    engine_plugin = EnginePlugin(config)
+    config.pluginmanager.register(engine_plugin, "visionevals-engine")
+    vs.engine_getter = lambda: engine_plugin.engine
+    config.pluginmanager.register(ReportingPlugin(config), "visionevals-reporting")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> EvalFile | None:
@@ -143,10 +135,6 @@ def pytest_runtest_makereport(
             if report.when == "call" and report.failed and result["outcome"] == "passed":
                 result["outcome"] = "failed"  # an unexpected crash while scoring
             report.vision_result = dict(result)  # type: ignore[attr-defined]
-            try:
-                from pytest_visionevals.reporting_plugin import junit_properties
-
-                report.user_properties.extend(junit_properties(result))
-            except ImportError:
-                pass
+            # JUnit reads item.user_properties (copied onto the teardown report).
+            item.user_properties.extend(junit_properties(result))
     return report

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -92,6 +91,9 @@ def match_boxes(
         for j, v in enumerate(row):
             if v >= threshold and v > 0 and (compatible is None or compatible(i, j)):
                 weights[i, j] = big + v
+    # Imported here: scipy.optimize costs ~1 s of import time, paid only when boxes are scored.
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(weights, maximize=True)
     pairs = tuple(
         (int(i), int(j), mat[int(i)][int(j)])
