@@ -210,7 +210,7 @@ def test_unknown_assertion_type_lists_valid_ones(project: pytest.Pytester) -> No
     assert (
         "case 'bottles-on-shelf': cases[0].expect.counts: unknown assertion type 'counts'" in out
     ), out
-    assert "valid types: all, any, contains" in out, out
+    assert "valid types: all, any, box, boxes, contains, count, equals" in out, out
 
 
 def test_unknown_model_in_file_lists_known_ones(project: pytest.Pytester) -> None:
