@@ -1,0 +1,378 @@
+"""The call engine: concurrent model calls ahead of pytest's sequential protocol.
+
+pytest runs items one after another; the engine is told which jobs come next
+(``prefetch``) and keeps up to ``concurrency`` of them in flight on a thread pool, in the
+given order, so an item's setup (``result``) usually finds its answer already there.
+Each job goes through the response cache, the shared budget and rate limits. Nothing
+here imports pytest.
+
+Per job, in a worker thread: build the request -> cache lookup (per record mode) ->
+credentials -> budget -> rate limit -> call -> cost -> record. Whatever goes wrong ends
+as a CallOutcome (error or skipped); the run never crashes and no other result is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError, Future, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pytest_visionevals.cache import RecordMode, ResponseCache, request_key
+from pytest_visionevals.calls import CallJob, CallOutcome
+from pytest_visionevals.models import ModelSpec
+from pytest_visionevals.progress import Stats, StatusLine
+from pytest_visionevals.providers.base import (
+    Completion,
+    MissingCredentials,
+    Provider,
+    ProviderError,
+)
+
+if TYPE_CHECKING:
+    from pytest_visionevals.ratelimit import Budget, RateLimiter
+
+ProviderFactory = Callable[[ModelSpec], Provider]
+DEFAULT_CONCURRENCY = 8
+# Finished-but-unclaimed answers kept ahead of pytest, in multiples of the concurrency:
+# enough to ride out a slow stretch of scoring, bounded so memory stays flat.
+_LOOKAHEAD_FACTOR = 4
+
+
+def _default_factory(spec: ModelSpec) -> Provider:
+    from pytest_visionevals.providers import make_provider
+
+    return make_provider(spec)
+
+
+def _default_cost(completion: Completion, spec: ModelSpec) -> float | None:
+    from pytest_visionevals.cost import compute_cost
+
+    return compute_cost(completion.usage, spec.pricing)
+
+
+@dataclass
+class _Counters:
+    done: int = 0
+    in_flight: int = 0
+    retried: int = 0
+    replayed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    spent_usd: float = 0.0
+    unpriced: int = 0
+    network_calls: int = 0
+
+
+@dataclass
+class _ModelState:
+    provider: Provider | None = None
+    credentials_error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Engine:
+    def __init__(
+        self,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        cache: ResponseCache | None = None,
+        record_mode: RecordMode = "once",
+        rate_limiter: RateLimiter | None = None,
+        budget: Budget | None = None,
+        progress: StatusLine | None = None,
+        *,
+        provider_factory: ProviderFactory | None = None,
+        cost_fn: Callable[[Completion, ModelSpec], float | None] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.concurrency = concurrency
+        self.cache = cache
+        self.record_mode: RecordMode = record_mode
+        self.rate_limiter = rate_limiter
+        self.budget = budget
+        self.progress = progress
+        self._factory = provider_factory or _default_factory
+        self._cost = cost_fn or _default_cost
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future[CallOutcome]] = {}  # submitted, not yet claimed
+        self._claimed: set[str] = set()
+        self._upcoming: list[CallJob] = []
+        self._cursor = 0
+        self._running = 0  # submitted and not finished
+        self._queue: queue.SimpleQueue[tuple[CallJob, Future[CallOutcome]] | None] = \
+            queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._models: dict[str, _ModelState] = {}
+        self._stats = _Counters()
+        self._stop = threading.Event()
+        self._stop_reason: str | None = None
+        self._budget_reason: str | None = None
+        self._closed = False
+
+    # -- scheduling -------------------------------------------------------------------------
+    def prefetch(self, jobs: Sequence[CallJob]) -> None:
+        """The upcoming jobs, in run order (repeat calls replace the list; idempotent by key)."""
+        with self._lock:
+            self._upcoming = list(jobs)
+            self._cursor = 0
+            self._fill_locked()
+
+    def _fill_locked(self) -> None:
+        if self._stop.is_set() or self._closed:
+            return
+        cap = self.concurrency * _LOOKAHEAD_FACTOR
+        while (self._running < self.concurrency and len(self._futures) < cap
+               and self._cursor < len(self._upcoming)):
+            job = self._upcoming[self._cursor]
+            self._cursor += 1
+            if job.key in self._futures or job.key in self._claimed:
+                continue
+            self._submit_locked(job)
+
+    def _submit_locked(self, job: CallJob) -> Future[CallOutcome]:
+        self._running += 1
+        fut: Future[CallOutcome] = Future()
+        self._futures[job.key] = fut
+        fut.add_done_callback(self._on_done)
+        self._queue.put((job, fut))
+        if len(self._threads) < min(self._running, self.concurrency):
+            # Daemon threads (unlike a ThreadPoolExecutor's): a call stuck on the wire
+            # cannot hold up interpreter exit after Ctrl-C. Started lazily, then reused,
+            # because a thread start costs the main thread a GIL hand-off (up to 5 ms).
+            thread = threading.Thread(target=self._worker, daemon=True,
+                                      name=f"visionevals-call-{len(self._threads)}")
+            self._threads.append(thread)
+            thread.start()
+        return fut
+
+    def _worker(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            job, fut = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(self._run_job(job))
+            except BaseException as exc:  # _run_job catches Exception; keep waiters unblocked
+                fut.set_exception(exc)
+
+    def _on_done(self, _fut: Future[CallOutcome]) -> None:
+        with self._lock:
+            self._running -= 1
+            self._fill_locked()
+
+    def result(self, job: CallJob) -> CallOutcome:
+        """The job's outcome, waiting for it (and starting it now if it was never submitted)."""
+        with self._lock:
+            fut = self._futures.get(job.key)
+            if fut is None and (self._stop.is_set() or self._closed):
+                return self._skipped_locked(self._stop_reason or "engine closed")
+        # Not prefetched (e.g. an item outside the known queue): run it right here rather
+        # than queue it behind other items' calls.
+        outcome = self._run_job(job) if fut is None else self._wait(fut)
+        with self._lock:
+            self._futures.pop(job.key, None)
+            self._claimed.add(job.key)
+            self._fill_locked()
+        return outcome
+
+    def release(self, job: CallJob) -> None:
+        """The item finished without claiming its answer (skipped by a marker, a fixture
+        error...): drop it so unclaimed answers never block the look-ahead."""
+        with self._lock:
+            if self._futures.pop(job.key, None) is not None:
+                self._claimed.add(job.key)
+                self._fill_locked()
+
+    def call_now(self, job: CallJob) -> CallOutcome:
+        """A synchronous call (judge) through the same cache, limits and budget."""
+        with self._lock:
+            if self._stop.is_set():
+                return self._skipped_locked(self._stop_reason or "stopped")
+        return self._run_job(job)
+
+    def _wait(self, fut: Future[CallOutcome]) -> CallOutcome:
+        progress = self.progress
+        try:
+            if progress is not None:
+                try:
+                    while not wait([fut], timeout=progress.interval_s).done:
+                        progress.show(self.stats())
+                finally:
+                    progress.clear()
+            return fut.result()
+        except CancelledError:
+            return CallOutcome("skipped", reason=self._stop_reason or "cancelled")
+
+    def stop_issuing(self, reason: str) -> None:
+        """No new calls: queued jobs and later ``result`` calls resolve as skipped."""
+        with self._lock:
+            if not self._stop.is_set():
+                self._stop_reason = reason
+                self._stop.set()
+            self._upcoming = []
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self._stop_reason
+
+    def close(self) -> None:
+        """Stop issuing; calls already on the wire end with the process (daemon threads)."""
+        with self._lock:
+            self._closed = True
+            if not self._stop.is_set():
+                self._stop_reason = "session finished"
+                self._stop.set()
+            self._upcoming = []
+            for _ in self._threads:
+                self._queue.put(None)
+
+    def stats(self) -> Stats:
+        with self._lock:
+            s = self._stats
+            return Stats(done=s.done, in_flight=self._running, retried=s.retried,
+                         replayed=s.replayed, errors=s.errors, skipped=s.skipped,
+                         spent_usd=s.spent_usd, unpriced=s.unpriced)
+
+    @property
+    def network_calls(self) -> int:
+        """Calls that reached a provider in this process (replays excluded)."""
+        with self._lock:
+            return self._stats.network_calls
+
+    # -- one job ----------------------------------------------------------------------------
+    def _skipped_locked(self, reason: str) -> CallOutcome:
+        self._stats.skipped += 1
+        return CallOutcome("skipped", reason=reason)
+
+    def _run_job(self, job: CallJob) -> CallOutcome:
+        try:
+            outcome = self._execute(job)
+        except Exception as exc:  # never crash the run, never lose other results
+            outcome = CallOutcome("error", reason=f"{type(exc).__name__}: {exc}")
+        with self._lock:
+            s = self._stats
+            if outcome.status == "skipped":
+                s.skipped += 1
+            else:
+                s.done += 1
+                if outcome.status == "error":
+                    s.errors += 1
+            c = outcome.completion
+            if c is not None:
+                if c.replayed:
+                    s.replayed += 1
+                elif c.cost_usd is None:
+                    s.unpriced += 1
+                else:
+                    s.spent_usd += c.cost_usd
+                if c.attempts > 1 and not c.replayed:
+                    s.retried += 1
+        return outcome
+
+    def _execute(self, job: CallJob) -> CallOutcome:
+        if self._stop.is_set():
+            return CallOutcome("skipped", reason=self._stop_reason or "stopped")
+        request = job.build_request()
+        spec = job.model
+        mode = self.record_mode
+        key = request_key(request, job.repeat_index) if self.cache is not None else None
+        if self.cache is not None and key is not None and mode != "all":
+            cached = self.cache.load(spec.name, key)
+            if cached is not None:
+                return CallOutcome("ok", cached, request=request)
+            if mode == "none":
+                msg = self.cache.missing_message(spec.name, key, job_key=job.key,
+                                                 label=job.label, mode=mode)
+                return CallOutcome("error", reason=msg, request=request)
+            if mode == "once":
+                clash = self.cache.conflicting(spec.name, job.key, key)
+                if clash is not None:
+                    from pytest_visionevals.cache import describe_difference
+
+                    diff = ", ".join(describe_difference(key.summary, clash.summary))
+                    return CallOutcome("error", request=request, reason=(
+                        f"{job.label or job.key} [{spec.name}] was recorded for a different "
+                        f"request ({clash.path}; changed: {diff or 'unknown'}); record mode "
+                        "'once' does not re-record: use --vision-record new_episodes to "
+                        "record the new request, or all to re-record everything"))
+
+        provider, cred_error = self._provider(spec)
+        if cred_error is not None or provider is None:
+            return CallOutcome("skipped", reason=cred_error or "no provider", request=request)
+
+        if self.budget is not None:
+            reason = self._budget_reason or self.budget.exhausted_reason()
+            if reason is not None:
+                self._budget_reason = reason
+                return CallOutcome("skipped", reason=reason, request=request)
+
+        limit = None
+        if self.rate_limiter is not None:
+            limit = self.rate_limiter.limit_for(spec.name, spec.rate_limit)
+            if not self.rate_limiter.acquire(spec.name, limit, stop=self._stop):
+                return CallOutcome("skipped", reason=self._stop_reason or "stopped",
+                                   request=request)
+        if self._stop.is_set():
+            return CallOutcome("skipped", reason=self._stop_reason or "stopped",
+                               request=request)
+
+        with self._lock:
+            self._stats.network_calls += 1
+        try:
+            completion = provider.complete(request)
+        except ProviderError as exc:
+            return CallOutcome("error", reason=exc.reason, request=request)
+        completion.replayed = False
+        completion.cost_usd = self._cost(completion, spec)
+        if self.rate_limiter is not None and limit is not None:
+            u = completion.usage
+            tokens = (u.input_tokens or 0) + (u.output_tokens or 0)
+            self.rate_limiter.record_tokens(spec.name, limit, tokens)
+        if self.budget is not None and completion.cost_usd:
+            self.budget.add(completion.cost_usd)
+        if self.cache is not None and key is not None and mode != "none":
+            self.cache.store(spec.name, key, completion, request=request,
+                             job_key=job.key, label=job.label)
+        return CallOutcome("ok", completion, request=request)
+
+    def warm_up(self, spec: ModelSpec) -> None:
+        """Create the model's provider in the background (SDK imports take seconds).
+
+        Called as soon as the first item of a model is collected, so the import overlaps
+        collection instead of delaying the first calls. Jobs wait for it on the model lock.
+        """
+        with self._lock:
+            if spec.name in self._models or self._stop.is_set():
+                return
+            self._models[spec.name] = _ModelState()
+        threading.Thread(target=self._warm, args=(spec,), daemon=True,
+                         name=f"visionevals-warm-{spec.name}").start()
+
+    def _warm(self, spec: ModelSpec) -> None:
+        with contextlib.suppress(Exception):  # the first job reports the same failure
+            self._provider(spec)
+
+    def _provider(self, spec: ModelSpec) -> tuple[Provider | None, str | None]:
+        """One provider per model, created and credential-checked once (thread-safe)."""
+        with self._lock:
+            state = self._models.setdefault(spec.name, _ModelState())
+        with state.lock:
+            if state.provider is None and state.credentials_error is None:
+                try:
+                    provider = self._factory(spec)
+                    provider.check_credentials()
+                except MissingCredentials as exc:
+                    state.credentials_error = str(exc)
+                except Exception as exc:  # an unknown provider, a broken SDK install
+                    raise RuntimeError(f"model {spec.name}: cannot create its provider: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+                else:
+                    state.provider = provider
+            return state.provider, state.credentials_error

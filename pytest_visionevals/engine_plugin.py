@@ -1,0 +1,324 @@
+"""pytest wiring of the call engine: options in, upcoming items out, stop on -x / Ctrl-C.
+
+Before each item runs, the engine is told which jobs come next, in run order: without
+xdist, ``session.items`` from the current item on (so -k / -m deselection is already
+applied); in an xdist worker, the indexes the scheduler has sent that worker and it has
+not run yet (``WorkerInteractor.torun``). Each process keeps at most
+``--vision-concurrency`` calls in flight, so under ``-n N`` the machine has up to
+N x concurrency calls on the wire; rate limits and the budget are shared by all workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_visionevals import options
+from pytest_visionevals.cache import (
+    DEFAULT_CACHE_DIR,
+    RecordMode,
+    ResponseCache,
+    parse_record_mode,
+)
+from pytest_visionevals.engine import DEFAULT_CONCURRENCY, Engine
+from pytest_visionevals.progress import StatusLine
+from pytest_visionevals.ratelimit import (
+    STATE_FILENAME,
+    Budget,
+    Limit,
+    RateLimiter,
+    SharedState,
+    parse_rate_limit,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Sequence
+
+    from pytest_visionevals.calls import CallJob
+
+# Items scanned ahead per prefetch, in multiples of the concurrency (bounds the per-item
+# cost on huge suites; the engine keeps at most 4x concurrency answers ahead anyway).
+_SCAN_FACTOR = 8
+
+
+class EnginePlugin:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.concurrency = _read_concurrency(config)
+        self.record_mode: RecordMode = _read_record_mode(config)
+        self.cache_dir = _read_cache_dir(config)
+        self.rate_limits = _read_rate_limits(config)
+        _check_model_names(config, self.rate_limits)
+        self.max_cost: float | None = config.getoption("vision_max_cost")
+        if self.max_cost is not None and self.max_cost < 0:
+            raise pytest.UsageError("--vision-max-cost must be >= 0")
+        self.is_worker = hasattr(config, "workerinput")
+        self.show_progress = (
+            not self.is_worker
+            and not config.getoption("vision_no_progress")
+            and config.get_verbosity() >= 0
+            and _stdout_is_tty()
+        )
+        self._engine: Engine | None = None
+        self._state: SharedState | None = None
+        self._positions: dict[int, int] | None = None  # id(item) -> index in session.items
+        self._interactor: Any = None
+        self._interactor_looked_up = False
+        self._warmed: set[str] = set()
+
+    # -- the engine -------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._make_engine()
+        return self._engine
+
+    def _make_engine(self) -> Engine:
+        state = self._state = SharedState(self.cache_dir / STATE_FILENAME)
+        budget = None
+        if self.max_cost is not None:
+            workerinput = getattr(self.config, "workerinput", None)
+            run_id = str(workerinput["testrunuid"]) if workerinput else uuid.uuid4().hex
+            budget = Budget(state, run_id, self.max_cost)
+        progress = None
+        if self.show_progress:
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                progress = StatusLine(self._write_terminal, self._terminal_room)
+        return Engine(
+            concurrency=self.concurrency,
+            cache=ResponseCache(self.cache_dir),
+            record_mode=self.record_mode,
+            rate_limiter=RateLimiter(state, self.rate_limits),
+            budget=budget,
+            progress=progress,
+        )
+
+    def _write_terminal(self, text: str) -> None:
+        # The line is drawn during an item's setup, while pytest captures fd 1: suspend
+        # capturing around the write, the way pytest's live logging does.
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        ctx = capman.global_and_fixture_disabled() if capman is not None \
+            else contextlib.nullcontext()
+        with ctx:
+            self.config.get_terminal_writer().write_raw(text, flush=True)
+
+    def _terminal_room(self) -> int:
+        tw = self.config.get_terminal_writer()
+        return tw.fullwidth - tw.width_of_current_line
+
+    # -- hooks ------------------------------------------------------------------------------
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        # The first item of each model starts its provider's (slow) SDK import in the
+        # background, overlapping the rest of collection.
+        job = getattr(item, "vision_job", None)
+        if job is None or self.config.option.collectonly:
+            return
+        name = job.model.name
+        if name not in self._warmed:
+            self._warmed.add(name)
+            if self.record_mode != "none":  # replay-only runs never need a provider
+                self.engine.warm_up(job.model)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        jobs = self._upcoming_jobs(item)
+        if jobs:
+            self.engine.prefetch(jobs)
+        try:
+            return (yield)
+        finally:
+            engine = self._engine
+            if engine is not None:
+                job = getattr(item, "vision_job", None)
+                if job is not None:
+                    engine.release(job)
+                session = item.session
+                if session.shouldfail or session.shouldstop:
+                    reason = session.shouldfail or session.shouldstop
+                    engine.stop_issuing(f"run stopped early: {reason}")
+
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Under ``--dist load``, keep enough items queued on each worker to prefetch.
+
+        xdist's load scheduler hands out ever smaller chunks near the end of a run (down
+        to 2 items) and holds back new items while the last one took over 0.1 s, which
+        would leave the tail of the run at 1-2 calls in flight per worker.
+        """
+        if config.getvalue("dist") != "load":
+            return None
+        return _prefetch_load_scheduling(config, log, depth=self.concurrency * 3 // 2 + 1)
+
+    def pytest_keyboard_interrupt(self, excinfo: object) -> None:
+        if self._engine is not None:
+            self._engine.stop_issuing("interrupted (Ctrl-C)")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        if self._state is not None:
+            self._state.close()
+
+    # -- which items come next --------------------------------------------------------------
+    def _upcoming_jobs(self, item: pytest.Item) -> list[CallJob]:
+        items = item.session.items
+        order = self._worker_order(items)
+        if order is None:
+            start = self._position(item, items)
+            if start is None:
+                order = [item]
+            else:
+                limit = start + self.concurrency * _SCAN_FACTOR
+                order = items[start:limit]
+        else:
+            order = [item, *order]
+        want = self.concurrency * 4
+        jobs: list[CallJob] = []
+        for it in order:
+            job = getattr(it, "vision_job", None)
+            if job is not None:
+                jobs.append(job)
+                if len(jobs) >= want:
+                    break
+        return jobs
+
+    def _position(self, item: pytest.Item, items: Sequence[pytest.Item]) -> int | None:
+        if self._positions is None or len(self._positions) != len(items):
+            self._positions = {id(it): i for i, it in enumerate(items)}
+        return self._positions.get(id(item))
+
+    def _worker_order(self, items: Sequence[pytest.Item]) -> list[pytest.Item] | None:
+        """In an xdist worker, the items queued on it after the current one (else None)."""
+        if not self.is_worker:
+            return None
+        interactor = self._find_interactor()
+        if interactor is None:
+            return None
+        indexes: list[int] = []
+        nxt = getattr(interactor, "nextitem_index", None)
+        if isinstance(nxt, int):
+            indexes.append(nxt)
+        torun = getattr(interactor, "torun", None)
+        if torun is not None:
+            try:
+                with torun.lock() as queue:
+                    limit = self.concurrency * _SCAN_FACTOR
+                    for idx in queue:
+                        if not isinstance(idx, int):
+                            break  # the shutdown marker
+                        indexes.append(idx)
+                        if len(indexes) >= limit:
+                            break
+            except Exception:  # another xdist version: fall back to one item at a time
+                return []
+        return [items[i] for i in indexes if 0 <= i < len(items)]
+
+    def _find_interactor(self) -> Any:
+        # xdist registers its WorkerInteractor without a name, so look it up by type name.
+        if not self._interactor_looked_up:
+            self._interactor_looked_up = True
+            for plugin in self.config.pluginmanager.get_plugins():
+                if type(plugin).__name__ == "WorkerInteractor" and hasattr(plugin, "torun"):
+                    self._interactor = plugin
+                    break
+        return self._interactor
+
+
+def _prefetch_load_scheduling(config: pytest.Config, log: Any, depth: int) -> Any:
+    from xdist.scheduler import LoadScheduling  # type: ignore[import-untyped,unused-ignore]
+
+    class PrefetchLoadScheduling(LoadScheduling):  # type: ignore[misc]
+        """xdist's LoadScheduling that tops every worker up to ``depth`` pending items."""
+
+        def _top_up(self, node: Any) -> None:
+            if self.pending and not node.shutting_down:
+                missing = depth - len(self.node2pending[node])
+                if missing > 0:
+                    self._send_tests(node, missing)
+
+        def schedule(self) -> None:
+            super().schedule()
+            for node in self.nodes:
+                self._top_up(node)
+
+        def check_schedule(self, node: Any, duration: float = 0) -> None:
+            if self.pending:
+                self._top_up(node)
+            super().check_schedule(node, duration)
+
+    return PrefetchLoadScheduling(config, log)
+
+
+def _check_model_names(config: pytest.Config, limits: dict[str, Limit]) -> None:
+    from pytest_visionevals.collect import SESSION_KEY
+
+    vs = config.stash.get(SESSION_KEY, None)
+    if vs is None:
+        return
+    unknown = sorted(set(limits) - set(vs.catalog.models))
+    if unknown:
+        raise pytest.UsageError(
+            f"--vision-rate-limit: unknown model(s) {', '.join(unknown)}; "
+            f"known models: {', '.join(vs.catalog.names())}")
+
+
+def _stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _read_concurrency(config: pytest.Config) -> int:
+    raw = options.ini_or_option(config, "vision_concurrency", "vision_concurrency")
+    if raw is None:
+        return DEFAULT_CONCURRENCY
+    try:
+        value = int(raw)
+    except ValueError:
+        raise pytest.UsageError(f"vision_concurrency: expected an integer, got {raw!r}") \
+            from None
+    if value < 1:
+        raise pytest.UsageError(f"vision_concurrency must be >= 1, got {value}")
+    return value
+
+
+def _read_record_mode(config: pytest.Config) -> RecordMode:
+    raw = options.ini_or_option(config, "vision_record", "vision_record") or "once"
+    try:
+        return parse_record_mode(raw.strip())
+    except ValueError as exc:
+        raise pytest.UsageError(f"vision_record: {exc}") from None
+
+
+def _read_cache_dir(config: pytest.Config) -> Path:
+    opt = config.getoption("vision_cache_dir")
+    if opt:
+        path = Path(opt)
+        return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+    ini = str(config.getini("vision_cache_dir") or "")
+    base = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
+    if ini:
+        path = Path(ini)
+        return path if path.is_absolute() else base / path
+    return Path(config.rootpath) / DEFAULT_CACHE_DIR
+
+
+def _read_rate_limits(config: pytest.Config) -> dict[str, Limit]:
+    limits: dict[str, Limit] = {}
+    for raw in config.getoption("vision_rate_limit") or []:
+        try:
+            name, limit = parse_rate_limit(str(raw))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        limits[name] = limit
+    return limits
