@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,28 @@ class CallSettings:
     params: GenerationParams | None = None
 
 
-def prepare_images(images: list[ResolvedImage], max_side: int) -> tuple[ImageInput, ...]:
+@functools.lru_cache(maxsize=128)
+def _prepared(path: Path, mtime_ns: int, size: int, source: str, max_side: int) -> ImageInput:
     from pytest_visionevals.imageprep import prepare_image
 
-    return tuple(prepare_image(img.path, img.source, max_side) for img in images)
+    return prepare_image(path, source, max_side)
+
+
+def prepare_images(images: list[ResolvedImage], max_side: int) -> tuple[ImageInput, ...]:
+    """Decode/orient/downscale/encode each image once per process, not once per item."""
+    out = []
+    for img in images:
+        st = img.path.stat()
+        out.append(_prepared(img.path, st.st_mtime_ns, st.st_size, img.source, max_side))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _relative(file: Path, rootdir: Path) -> str:
+    try:
+        return file.resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        return file.as_posix()
 
 
 def build_prompt(case: Case, model: ModelSpec, images: tuple[ImageInput, ...]) -> str:
@@ -99,10 +118,7 @@ def base_result(
     repeat_index: int,
     images: list[ResolvedImage],
 ) -> CaseResult:
-    try:
-        rel = case.file.resolve().relative_to(rootdir.resolve()).as_posix()
-    except ValueError:
-        rel = case.file.as_posix()
+    rel = _relative(case.file, rootdir)
     return empty_result(
         nodeid=nodeid,
         file=rel,

@@ -4,7 +4,8 @@ Each line is one object with a ``kind``:
   {"kind": "header", "schema_version": 1, "started_at", "model_order", "models"}
   {"kind": "result", "result": CaseResult}
   {"kind": "end", "finished_at", "exitstatus"}    (absent when the run was killed)
-Every record is flushed and fsync'ed before the next result is taken.
+Every record is flushed (handed to the OS) before the next result is taken, so a killed
+process loses nothing already answered; the file is fsync'ed when the run closes it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ class JsonlWriter:
             raise ValueError(f"{self.path}: writer is closed")
         self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
         self._fh.flush()
-        os.fsync(self._fh.fileno())
 
     def write_result(self, result: CaseResult) -> None:
         self._write({"kind": "result", "result": result})
@@ -53,6 +53,7 @@ class JsonlWriter:
         if self._fh is None:
             return
         self._write({"kind": "end", "finished_at": now_iso(), "exitstatus": exitstatus})
+        os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
 
