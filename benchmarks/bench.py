@@ -42,7 +42,7 @@ SCENARIOS = ("run", "xdist", "collect", "large", "replay")
 ANSWER = "27"
 
 # Timings of the pytest session, written by a tiny plugin loaded with ``-p`` in the subprocess.
-TIMING_PLUGIN = '''
+TIMING_PLUGIN = """
 import json, os, time
 import pytest
 
@@ -83,7 +83,7 @@ def pytest_unconfigure(config):
             _T["run_s"] = _T.pop("last_report") - _T.pop("first_start")
         with open(out, "w") as fh:
             json.dump(_T, fh)
-'''
+"""
 
 
 @dataclass
@@ -133,31 +133,51 @@ def make_suite(root: Path, n: int, base_url: str, *, files: int = 1) -> None:
     for f in range(files):
         lines = ["category: Bench", "task: vqa", "cases:"]
         for i in range(f * per_file, min(n, (f + 1) * per_file)):
-            lines += [f"  - id: case-{i:05d}", "    image: ../shelf.png",
-                      f"    prompt: Case {i}. How many bottles? Answer with a number.",
-                      f"    expect: {{equals: '{ANSWER}'}}"]
+            lines += [
+                f"  - id: case-{i:05d}",
+                "    image: ../shelf.png",
+                f"    prompt: Case {i}. How many bottles? Answer with a number.",
+                f"    expect: {{equals: '{ANSWER}'}}",
+            ]
         (root / "evals" / f"bench_{f:03d}.yaml").write_text("\n".join(lines) + "\n")
 
 
-def run_pytest(cwd: Path, args: list[str], env_extra: dict[str, str] | None = None,
-               ) -> tuple[int, float, float, float, dict[str, float], str]:
+def run_pytest(
+    cwd: Path,
+    args: list[str],
+    env_extra: dict[str, str] | None = None,
+) -> tuple[int, float, float, float, dict[str, float], str]:
     """(exit code, process wall s, cpu s, peak rss MB, session timings, output tail)."""
     plugin_dir = Path(tempfile.mkdtemp(prefix="ve-bench-plugin-"))
     (plugin_dir / "ve_bench_timing.py").write_text(TIMING_PLUGIN)
     times_file = plugin_dir / "times.json"
-    pythonpath = os.pathsep.join(p for p in (str(plugin_dir), os.environ.get("PYTHONPATH"))
-                                 if p)
-    env = {**os.environ, "VISIONEVALS_BENCH_TIMES": str(times_file), "PYTHONPATH": pythonpath,
-           **(env_extra or {})}
+    pythonpath = os.pathsep.join(p for p in (str(plugin_dir), os.environ.get("PYTHONPATH")) if p)
+    env = {
+        **os.environ,
+        "VISIONEVALS_BENCH_TIMES": str(times_file),
+        "PYTHONPATH": pythonpath,
+        **(env_extra or {}),
+    }
     env.pop("PYTEST_ADDOPTS", None)
     # hypothesis (a dev dependency here) auto-loads a pytest plugin costing seconds of
     # start-up per process; it is not this plugin's overhead, so it is left out.
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-           "-p", "ve_bench_timing", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "ve_bench_timing",
+        *args,
+    ]
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
         # wait4: this child's own usage (its xdist workers included once it reaped them),
         # and its own peak RSS, not the largest child of the whole benchmark so far.
         _pid, status, usage = os.wait4(proc.pid, 0)
@@ -175,15 +195,28 @@ def run_pytest(cwd: Path, args: list[str], env_extra: dict[str, str] | None = No
     return proc.returncode, wall, cpu, rss_mb, times, tail
 
 
-def scenario_run(name: str, n: int, latency: float, concurrency: int, workers: int,
-                 files: int = 1, replay: bool = False) -> Result:
+def scenario_run(
+    name: str,
+    n: int,
+    latency: float,
+    concurrency: int,
+    workers: int,
+    files: int = 1,
+    replay: bool = False,
+) -> Result:
     """Live calls (``--vision-record all``); with ``replay``, then time a replay-only pass."""
-    with FakeVLMServer(answer=ANSWER, latency=latency) as srv, \
-            tempfile.TemporaryDirectory(prefix="ve-bench-") as tmp:
+    with (
+        FakeVLMServer(answer=ANSWER, latency=latency) as srv,
+        tempfile.TemporaryDirectory(prefix="ve-bench-") as tmp,
+    ):
         root = Path(tmp)
         make_suite(root, n, srv.openai_base_url, files=files)
-        args = ["-q", f"--vision-concurrency={concurrency}", f"--vision-cache-dir={root / 'c'}",
-                "--vision-no-progress"]
+        args = [
+            "-q",
+            f"--vision-concurrency={concurrency}",
+            f"--vision-cache-dir={root / 'c'}",
+            "--vision-no-progress",
+        ]
         if workers:
             args += ["-n", str(workers)]
         code, wall, cpu, rss, times, tail = run_pytest(root, [*args, "--vision-record=all"])
@@ -200,12 +233,21 @@ def scenario_run(name: str, n: int, latency: float, concurrency: int, workers: i
         per_worker = max(1, workers) * concurrency
         first = times.get("first_wait_s")
         res = Result(
-            scenario=name, cases=n, workers=workers, concurrency=concurrency,
+            scenario=name,
+            cases=n,
+            workers=workers,
+            concurrency=concurrency,
             latency_s=latency,
             ideal_s=math.ceil(n / per_worker) * latency if latency and not replay else None,
-            run_s=times.get("run_s"), process_s=wall, collect_s=times.get("collect_s"),
-            cpu_s=cpu, cpu_ms_per_case=cpu / n * 1000, peak_rss_mb=rss,
-            requests=srv.request_count, exit_code=code, notes=notes,
+            run_s=times.get("run_s"),
+            process_s=wall,
+            collect_s=times.get("collect_s"),
+            cpu_s=cpu,
+            cpu_ms_per_case=cpu / n * 1000,
+            peak_rss_mb=rss,
+            requests=srv.request_count,
+            exit_code=code,
+            notes=notes,
         )
         if first is not None and res.ideal_s:
             res.notes.append(f"first answer after {first:.2f}s (SDK import + one call)")
@@ -217,9 +259,16 @@ def scenario_collect(n: int) -> Result:
         root = Path(tmp)
         make_suite(root, n, "http://127.0.0.1:9/v1", files=max(1, n // 100))
         code, wall, cpu, rss, times, tail = run_pytest(root, ["--collect-only", "-q"])
-        res = Result(scenario="collect", cases=n, process_s=wall,
-                     collect_s=times.get("collect_s"), cpu_s=cpu,
-                     cpu_ms_per_case=cpu / n * 1000, peak_rss_mb=rss, exit_code=code)
+        res = Result(
+            scenario="collect",
+            cases=n,
+            process_s=wall,
+            collect_s=times.get("collect_s"),
+            cpu_s=cpu,
+            cpu_ms_per_case=cpu / n * 1000,
+            peak_rss_mb=rss,
+            exit_code=code,
+        )
         if code != 0:
             res.notes.append(f"unexpected exit {code}\n{tail}")
         return res
@@ -228,8 +277,10 @@ def scenario_collect(n: int) -> Result:
 def scenario_replay(models: tuple[str, str] = ("gpt-5.2", "gemma-4-26b-a4b")) -> Result:
     """Record the built-in suite against the fake server, then replay it with no network."""
     evals = REPO / "evals"
-    with FakeVLMServer(answer=ANSWER) as srv, \
-            tempfile.TemporaryDirectory(prefix="ve-bench-") as tmp:
+    with (
+        FakeVLMServer(answer=ANSWER) as srv,
+        tempfile.TemporaryDirectory(prefix="ve-bench-") as tmp,
+    ):
         tmpdir = Path(tmp)
         catalog = tmpdir / "catalog.yaml"
         catalog.write_text(
@@ -237,23 +288,36 @@ def scenario_replay(models: tuple[str, str] = ("gpt-5.2", "gemma-4-26b-a4b")) ->
             f"  {models[0]}: {{base_url: {srv.openai_base_url}}}\n"
             f"  {models[1]}: {{base_url: {srv.base_url}}}\n"
         )
-        common = [str(evals), "-q", "--vision-no-progress", f"--vision-catalog={catalog}",
-                  f"--vision-models={','.join(models)}", f"--vision-cache-dir={tmpdir / 'c'}",
-]
-        keys = {"OPENAI_API_KEY": "sk-bench", "GEMINI_API_KEY": "bench",
-                "GOOGLE_API_KEY": "bench"}
+        common = [
+            str(evals),
+            "-q",
+            "--vision-no-progress",
+            f"--vision-catalog={catalog}",
+            f"--vision-models={','.join(models)}",
+            f"--vision-cache-dir={tmpdir / 'c'}",
+        ]
+        keys = {"OPENAI_API_KEY": "sk-bench", "GEMINI_API_KEY": "bench", "GOOGLE_API_KEY": "bench"}
         code1, *_rest, tail1 = run_pytest(REPO, [*common, "--vision-record=all"], keys)
         recorded = srv.request_count
         srv.clear()
         # Replay with no keys at all: a replay must not need credentials.
         env_no_keys = {k: "" for k in keys}
         code, wall, cpu, rss, times, tail = run_pytest(
-            REPO, [*common, "--vision-record=none"], env_no_keys)
+            REPO, [*common, "--vision-record=none"], env_no_keys
+        )
         cases = recorded or 1
-        res = Result(scenario="replay", cases=recorded, process_s=wall,
-                     run_s=times.get("run_s"), collect_s=times.get("collect_s"), cpu_s=cpu,
-                     cpu_ms_per_case=cpu / cases * 1000, peak_rss_mb=rss,
-                     requests=srv.request_count, exit_code=code)
+        res = Result(
+            scenario="replay",
+            cases=recorded,
+            process_s=wall,
+            run_s=times.get("run_s"),
+            collect_s=times.get("collect_s"),
+            cpu_s=cpu,
+            cpu_ms_per_case=cpu / cases * 1000,
+            peak_rss_mb=rss,
+            requests=srv.request_count,
+            exit_code=code,
+        )
         res.notes.append(f"record pass: {recorded} requests, exit {code1}")
         if not recorded:
             res.notes.append(f"nothing recorded (is evals/ populated?)\n{tail1}")
@@ -287,8 +351,12 @@ def fmt(r: Result) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("scenarios", nargs="*", metavar="SCENARIO",
-                    help=f"some of {', '.join(SCENARIOS)} (default: all)")
+    ap.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help=f"some of {', '.join(SCENARIOS)} (default: all)",
+    )
     ap.add_argument("--cases", type=int, default=400)
     ap.add_argument("--latency", type=float, default=0.25)
     ap.add_argument("--concurrency", type=int, default=32)
@@ -315,16 +383,24 @@ def main(argv: list[str] | None = None) -> int:
             small = scenario_run("small", args.cases, 0.0, 64, 0, files=4, replay=True)
             print(fmt(small), flush=True)
             marginal = (r.cpu_s - small.cpu_s) / max(1, r.cases - small.cases) * 1000
-            r.notes.append(f"replay pass; marginal plugin CPU per extra case "
-                           f"({small.cases} -> {r.cases}): {marginal:.2f} ms")
+            r.notes.append(
+                f"replay pass; marginal plugin CPU per extra case "
+                f"({small.cases} -> {r.cases}): {marginal:.2f} ms"
+            )
         else:
             r = scenario_replay()
         print(fmt(r), flush=True)
         results.append(r)
     if args.json:
-        args.json.write_text(json.dumps(
-            [asdict(r) | {"run_ratio": r.run_ratio, "process_ratio": r.process_ratio}
-             for r in results], indent=2))
+        args.json.write_text(
+            json.dumps(
+                [
+                    asdict(r) | {"run_ratio": r.run_ratio, "process_ratio": r.process_ratio}
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -51,8 +51,12 @@ def _report(args: argparse.Namespace) -> int:
         notes.append(f"{run.dropped_lines} partial line dropped")
     print("; ".join(notes))
     if args.json:
-        json_report.write(args.json, json_report.build_document(
-            card, facts, None, complete=run.complete, model_order=run.model_order or None))
+        json_report.write(
+            args.json,
+            json_report.build_document(
+                card, facts, None, complete=run.complete, model_order=run.model_order or None
+            ),
+        )
         print(f"wrote JSON -> {args.json}")
     if args.md:
         markdown.write(args.md, markdown.render(card, facts))
@@ -65,14 +69,19 @@ def _report(args: argparse.Namespace) -> int:
 
 def _add_report(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "report", help="rebuild the scorecard from a .jsonl stream or a --vision-json file",
-        description="Rebuild the scorecard from a saved run and print the side-by-side table.")
+        "report",
+        help="rebuild the scorecard from a .jsonl stream or a --vision-json file",
+        description="Rebuild the scorecard from a saved run and print the side-by-side table.",
+    )
     p.add_argument("file", metavar="FILE", help="a .jsonl stream or a --vision-json file")
     p.add_argument("--md", metavar="PATH", help="write the Markdown report")
     p.add_argument("--html", metavar="PATH", help="write the self-contained HTML report")
     p.add_argument("--json", metavar="PATH", help="write the JSON report (schema_version 1)")
-    p.add_argument("--catalog", metavar="PATH",
-                   help=f"catalog override for the models table (default ./{OVERRIDE_FILENAME})")
+    p.add_argument(
+        "--catalog",
+        metavar="PATH",
+        help=f"catalog override for the models table (default ./{OVERRIDE_FILENAME})",
+    )
     p.add_argument("--width", type=int, default=None, help="table width (default: terminal)")
     p.set_defaults(func=_report)
 
@@ -94,15 +103,18 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _add_schema(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "schema", help="print the eval-file JSON Schema (for editors' yaml-language-server)",
-        description="Print the JSON Schema of eval files, built-in assertion types included.")
+        "schema",
+        help="print the eval-file JSON Schema (for editors' yaml-language-server)",
+        description="Print the JSON Schema of eval files, built-in assertion types included.",
+    )
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
     p.set_defaults(func=_schema)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="visionevals",
-                                     description="pytest-visionevals command-line tools")
+    parser = argparse.ArgumentParser(
+        prog="visionevals", description="pytest-visionevals command-line tools"
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_report(subparsers)
     _add_schema(subparsers)

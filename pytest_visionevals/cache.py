@@ -236,8 +236,14 @@ class ResponseCache:
             return None  # a damaged entry is re-recorded, not trusted
 
     def store(
-        self, model_name: str, key: RequestKey, completion: Completion, *,
-        request: Request, job_key: str = "", label: str = "",
+        self,
+        model_name: str,
+        key: RequestKey,
+        completion: Completion,
+        *,
+        request: Request,
+        job_key: str = "",
+        label: str = "",
     ) -> Path | None:
         """Record a successful, non-empty answer; returns its path (None if not stored)."""
         if not completion.text.strip():
@@ -275,8 +281,14 @@ class ResponseCache:
                 entry = _read_json(path)
                 if entry is None or not isinstance(entry.get("request"), dict):
                     continue
-                found.append(Recording(path, str(entry.get("key") or ""),
-                                       str(entry.get("label") or ""), entry["request"]))
+                found.append(
+                    Recording(
+                        path,
+                        str(entry.get("key") or ""),
+                        str(entry.get("label") or ""),
+                        entry["request"],
+                    )
+                )
         with self._lock:
             self._index.setdefault(dirname, found)
             return list(self._index[dirname])
@@ -308,14 +320,20 @@ class ResponseCache:
     ) -> str:
         path = self.path_for(model_name, key.digest)
         who = label or job_key or "request"
-        head = f"no recorded answer for {who} [{model_name}] (record mode {mode!r}); " \
-               f"expected {path}"
+        head = (
+            f"no recorded answer for {who} [{model_name}] (record mode {mode!r}); expected {path}"
+        )
         near = self.nearest(model_name, key, job_key=job_key, label=label)
         if near is None:
             return f"{head}; no recordings for {model_name} under {self.root}"
         rec, diff = near
-        where = "same item" if job_key and rec.key == job_key else \
-            "same case" if label and rec.label == label else "closest"
+        where = (
+            "same item"
+            if job_key and rec.key == job_key
+            else "same case"
+            if label and rec.label == label
+            else "closest"
+        )
         what = ", ".join(diff) if diff else "nothing visible (same summary)"
         return f"{head}; nearest recording ({where}) {rec.path} differs in: {what}"
 

@@ -6,12 +6,14 @@ turns them into outcomes; the runner scores outcomes. None of it imports pytest.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pytest_visionevals.models import ModelSpec
-from pytest_visionevals.providers.base import Completion, Request
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pytest_visionevals.models import ModelSpec
+    from pytest_visionevals.providers.base import Completion, Request
 
 CallStatus = Literal["ok", "error", "skipped"]
 

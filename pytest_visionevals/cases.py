@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pytest_visionevals.assertions import Assertion, AssertionRegistry, ExpectError
 from pytest_visionevals.params import BoxFormat, GenerationParams, Task
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # safe_load semantics either way; CSafeLoader is libyaml's C implementation.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

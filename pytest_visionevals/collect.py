@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,7 +16,6 @@ import pytest
 from pytest_visionevals.calls import CallJob, CallOutcome
 from pytest_visionevals.cases import Case, EvalFileError, load_eval_file
 from pytest_visionevals.images import ImageError, ResolvedImage, resolve_image
-from pytest_visionevals.models import ModelSpec
 from pytest_visionevals.providers.base import Completion, ImageInput, ProviderError, Request
 from pytest_visionevals.results import CaseResult
 from pytest_visionevals.runner import (
@@ -31,9 +28,13 @@ from pytest_visionevals.runner import (
 from pytest_visionevals.session import VisionSession
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
     from _pytest._code.code import TerminalRepr
 
     from pytest_visionevals.assertions.base import JudgeFn
+    from pytest_visionevals.models import ModelSpec
 
 SESSION_KEY = pytest.StashKey[VisionSession]()
 RESULT_KEY = pytest.StashKey[CaseResult]()

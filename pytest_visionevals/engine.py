@@ -103,8 +103,9 @@ class Engine:
         self._upcoming: list[CallJob] = []
         self._cursor = 0
         self._running = 0  # submitted and not finished
-        self._queue: queue.SimpleQueue[tuple[CallJob, Future[CallOutcome]] | None] = \
+        self._queue: queue.SimpleQueue[tuple[CallJob, Future[CallOutcome]] | None] = (
             queue.SimpleQueue()
+        )
         self._threads: list[threading.Thread] = []
         self._models: dict[str, _ModelState] = {}
         self._stats = _Counters()
@@ -125,8 +126,11 @@ class Engine:
         if self._stop.is_set() or self._closed:
             return
         cap = self.concurrency * _LOOKAHEAD_FACTOR
-        while (self._running < self.concurrency and len(self._futures) < cap
-               and self._cursor < len(self._upcoming)):
+        while (
+            self._running < self.concurrency
+            and len(self._futures) < cap
+            and self._cursor < len(self._upcoming)
+        ):
             job = self._upcoming[self._cursor]
             self._cursor += 1
             if job.key in self._futures or job.key in self._claimed:
@@ -143,8 +147,9 @@ class Engine:
             # Daemon threads (unlike a ThreadPoolExecutor's): a call stuck on the wire
             # cannot hold up interpreter exit after Ctrl-C. Started lazily, then reused,
             # because a thread start costs the main thread a GIL hand-off (up to 5 ms).
-            thread = threading.Thread(target=self._worker, daemon=True,
-                                      name=f"visionevals-call-{len(self._threads)}")
+            thread = threading.Thread(
+                target=self._worker, daemon=True, name=f"visionevals-call-{len(self._threads)}"
+            )
             self._threads.append(thread)
             thread.start()
         return fut
@@ -236,9 +241,16 @@ class Engine:
     def stats(self) -> Stats:
         with self._lock:
             s = self._stats
-            return Stats(done=s.done, in_flight=self._running, retried=s.retried,
-                         replayed=s.replayed, errors=s.errors, skipped=s.skipped,
-                         spent_usd=s.spent_usd, unpriced=s.unpriced)
+            return Stats(
+                done=s.done,
+                in_flight=self._running,
+                retried=s.retried,
+                replayed=s.replayed,
+                errors=s.errors,
+                skipped=s.skipped,
+                spent_usd=s.spent_usd,
+                unpriced=s.unpriced,
+            )
 
     @property
     def network_calls(self) -> int:
@@ -288,8 +300,9 @@ class Engine:
             if cached is not None:
                 return CallOutcome("ok", cached, request=request)
             if mode == "none":
-                msg = self.cache.missing_message(spec.name, key, job_key=job.key,
-                                                 label=job.label, mode=mode)
+                msg = self.cache.missing_message(
+                    spec.name, key, job_key=job.key, label=job.label, mode=mode
+                )
                 return CallOutcome("error", reason=msg, request=request)
             if mode == "once":
                 clash = self.cache.conflicting(spec.name, job.key, key)
@@ -297,11 +310,16 @@ class Engine:
                     from pytest_visionevals.cache import describe_difference
 
                     diff = ", ".join(describe_difference(key.summary, clash.summary))
-                    return CallOutcome("error", request=request, reason=(
-                        f"{job.label or job.key} [{spec.name}] was recorded for a different "
-                        f"request ({clash.path}; changed: {diff or 'unknown'}); record mode "
-                        "'once' does not re-record: use --vision-record new_episodes to "
-                        "record the new request, or all to re-record everything"))
+                    return CallOutcome(
+                        "error",
+                        request=request,
+                        reason=(
+                            f"{job.label or job.key} [{spec.name}] was recorded for a different "
+                            f"request ({clash.path}; changed: {diff or 'unknown'}); record mode "
+                            "'once' does not re-record: use --vision-record new_episodes to "
+                            "record the new request, or all to re-record everything"
+                        ),
+                    )
 
         provider, cred_error = self._provider(spec)
         if cred_error is not None or provider is None:
@@ -317,11 +335,11 @@ class Engine:
         if self.rate_limiter is not None:
             limit = self.rate_limiter.limit_for(spec.name, spec.rate_limit)
             if not self.rate_limiter.acquire(spec.name, limit, stop=self._stop):
-                return CallOutcome("skipped", reason=self._stop_reason or "stopped",
-                                   request=request)
+                return CallOutcome(
+                    "skipped", reason=self._stop_reason or "stopped", request=request
+                )
         if self._stop.is_set():
-            return CallOutcome("skipped", reason=self._stop_reason or "stopped",
-                               request=request)
+            return CallOutcome("skipped", reason=self._stop_reason or "stopped", request=request)
 
         with self._lock:
             self._stats.network_calls += 1
@@ -338,8 +356,9 @@ class Engine:
         if self.budget is not None and completion.cost_usd:
             self.budget.add(completion.cost_usd)
         if self.cache is not None and key is not None and mode != "none":
-            self.cache.store(spec.name, key, completion, request=request,
-                             job_key=job.key, label=job.label)
+            self.cache.store(
+                spec.name, key, completion, request=request, job_key=job.key, label=job.label
+            )
         return CallOutcome("ok", completion, request=request)
 
     def warm_up(self, spec: ModelSpec) -> None:
@@ -352,8 +371,9 @@ class Engine:
             if spec.name in self._models or self._stop.is_set():
                 return
             self._models[spec.name] = _ModelState()
-        threading.Thread(target=self._warm, args=(spec,), daemon=True,
-                         name=f"visionevals-warm-{spec.name}").start()
+        threading.Thread(
+            target=self._warm, args=(spec,), daemon=True, name=f"visionevals-warm-{spec.name}"
+        ).start()
 
     def _warm(self, spec: ModelSpec) -> None:
         with contextlib.suppress(Exception):  # the first job reports the same failure
@@ -371,8 +391,10 @@ class Engine:
                 except MissingCredentials as exc:
                     state.credentials_error = str(exc)
                 except Exception as exc:  # an unknown provider, a broken SDK install
-                    raise RuntimeError(f"model {spec.name}: cannot create its provider: "
-                                       f"{type(exc).__name__}: {exc}") from exc
+                    raise RuntimeError(
+                        f"model {spec.name}: cannot create its provider: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
                 else:
                     state.provider = provider
             return state.provider, state.credentials_error

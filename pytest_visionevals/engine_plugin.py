@@ -103,8 +103,9 @@ class EnginePlugin:
         # The line is drawn during an item's setup, while pytest captures fd 1: suspend
         # capturing around the write, the way pytest's live logging does.
         capman = self.config.pluginmanager.get_plugin("capturemanager")
-        ctx = capman.global_and_fixture_disabled() if capman is not None \
-            else contextlib.nullcontext()
+        ctx = (
+            capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext()
+        )
         with ctx:
             self.config.get_terminal_writer().write_raw(text, flush=True)
 
@@ -268,7 +269,8 @@ def _check_model_names(config: pytest.Config, limits: dict[str, Limit]) -> None:
     if unknown:
         raise pytest.UsageError(
             f"--vision-rate-limit: unknown model(s) {', '.join(unknown)}; "
-            f"known models: {', '.join(vs.catalog.names())}")
+            f"known models: {', '.join(vs.catalog.names())}"
+        )
 
 
 def _stdout_is_tty() -> bool:
@@ -285,8 +287,7 @@ def _read_concurrency(config: pytest.Config) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise pytest.UsageError(f"vision_concurrency: expected an integer, got {raw!r}") \
-            from None
+        raise pytest.UsageError(f"vision_concurrency: expected an integer, got {raw!r}") from None
     if value < 1:
         raise pytest.UsageError(f"vision_concurrency must be >= 1, got {value}")
     return value

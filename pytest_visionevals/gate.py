@@ -83,8 +83,11 @@ def _score_line(label: str, score: float | None, minimum: float, cell: CellStats
     if score is None:
         return CheckLine(False, f"{label}: no answered cases (need >= {_pct(minimum)})")
     ok = score >= minimum
-    return CheckLine(ok, f"{label} {_pct(score)} ({cell.passed}/{cell.answered}) "
-                         f"{'>=' if ok else '<'} {_pct(minimum)}")
+    return CheckLine(
+        ok,
+        f"{label} {_pct(score)} ({cell.passed}/{cell.answered}) "
+        f"{'>=' if ok else '<'} {_pct(minimum)}",
+    )
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,10 @@ class OverallCheck:
     def evaluate(self, card: Scorecard) -> list[CheckLine]:
         if not card.models:
             return [CheckLine(False, "overall score: no results")]
-        return [_score_line(f"{m.model} overall", m.overall.pass_rate, self.min_score, m.overall)
-                for m in card.models]
+        return [
+            _score_line(f"{m.model} overall", m.overall.pass_rate, self.min_score, m.overall)
+            for m in card.models
+        ]
 
 
 @dataclass(frozen=True)
@@ -143,9 +148,13 @@ class CoverageCheck:
                 continue
             ok = cov >= self.min_coverage
             eligible = m.overall.attempted - m.overall.skipped_unsupported
-            lines.append(CheckLine(
-                ok, f"{m.model} coverage {_pct(cov)} ({m.overall.answered}/{eligible} answered) "
-                    f"{'>=' if ok else '<'} {_pct(self.min_coverage)}"))
+            lines.append(
+                CheckLine(
+                    ok,
+                    f"{m.model} coverage {_pct(cov)} ({m.overall.answered}/{eligible} answered) "
+                    f"{'>=' if ok else '<'} {_pct(self.min_coverage)}",
+                )
+            )
         return lines
 
 
@@ -162,8 +171,7 @@ class CostCheck:
                 unknown += 1
         ok = spent <= self.max_usd
         note = f" ({unknown} answered cases of unknown cost not counted)" if unknown else ""
-        return [CheckLine(ok, f"cost ${spent:.4f} {'<=' if ok else '>'} "
-                              f"${self.max_usd:.4f}{note}")]
+        return [CheckLine(ok, f"cost ${spent:.4f} {'<=' if ok else '>'} ${self.max_usd:.4f}{note}")]
 
 
 def load_baseline(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -177,8 +185,10 @@ def load_baseline(path: str | Path) -> dict[str, dict[str, Any]]:
         raise GateError(f"--vision-baseline: {p} is not readable JSON: {exc}") from None
     per_model = data.get("scorecard", {}).get("per_model") if isinstance(data, dict) else None
     if not isinstance(per_model, dict):
-        raise GateError(f"--vision-baseline: {p} has no 'scorecard.per_model' "
-                        "(expected a file written by --vision-json)")
+        raise GateError(
+            f"--vision-baseline: {p} has no 'scorecard.per_model' "
+            "(expected a file written by --vision-json)"
+        )
     return per_model
 
 
@@ -197,7 +207,8 @@ class RegressionCheck:
                 lines.append(CheckLine(True, f"{m.model}: not in baseline {self.source}"))
                 continue
             pairs: list[tuple[str, float | None, Any]] = [
-                ("overall", m.overall.pass_rate, (old.get("overall") or {}).get("pass_rate"))]
+                ("overall", m.overall.pass_rate, (old.get("overall") or {}).get("pass_rate"))
+            ]
             old_cats = old.get("categories") or {}
             for name, cell in m.categories.items():
                 pairs.append((name, cell.pass_rate, (old_cats.get(name) or {}).get("pass_rate")))
@@ -207,13 +218,22 @@ class RegressionCheck:
                 compared += 1
                 drop = 100 * (float(before) - now)
                 if drop > self.max_points + 1e-9:
-                    lines.append(CheckLine(
-                        False, f"{m.model} {label} dropped {drop:.1f} pts "
-                               f"({_pct(float(before))} -> {_pct(now)}; "
-                               f"max {self.max_points:g} pts)"))
+                    lines.append(
+                        CheckLine(
+                            False,
+                            f"{m.model} {label} dropped {drop:.1f} pts "
+                            f"({_pct(float(before))} -> {_pct(now)}; "
+                            f"max {self.max_points:g} pts)",
+                        )
+                    )
         if not any(not line.passed for line in lines):
-            lines.append(CheckLine(True, f"no drop above {self.max_points:g} pts vs baseline "
-                                         f"({compared} scores compared)"))
+            lines.append(
+                CheckLine(
+                    True,
+                    f"no drop above {self.max_points:g} pts vs baseline "
+                    f"({compared} scores compared)",
+                )
+            )
         return lines
 
 
@@ -229,9 +249,14 @@ class GateConfig:
     baseline: dict[str, dict[str, Any]] | None = None
 
     @classmethod
-    def from_options(cls, fail_under: Iterable[str] = (), min_coverage: float | None = None,
-                     max_cost: float | None = None, baseline: str | None = None,
-                     max_regression: float | None = None) -> GateConfig:
+    def from_options(
+        cls,
+        fail_under: Iterable[str] = (),
+        min_coverage: float | None = None,
+        max_cost: float | None = None,
+        baseline: str | None = None,
+        max_regression: float | None = None,
+    ) -> GateConfig:
         """Validate syntax and load the baseline; raises GateError with the option name."""
         if min_coverage is not None and not 0.0 <= min_coverage <= 1.0:
             raise GateError(f"--vision-min-coverage: {min_coverage} is outside 0..1")
@@ -241,15 +266,20 @@ class GateConfig:
             raise GateError(f"--vision-max-regression: {max_regression} is negative")
         if max_regression is not None and baseline is None:
             raise GateError("--vision-max-regression needs --vision-baseline PATH")
-        return cls(thresholds=[Threshold.parse(raw) for raw in fail_under],
-                   min_coverage=min_coverage, max_cost=max_cost, baseline_path=baseline,
-                   max_regression=max_regression,
-                   baseline=load_baseline(baseline) if baseline is not None else None)
+        return cls(
+            thresholds=[Threshold.parse(raw) for raw in fail_under],
+            min_coverage=min_coverage,
+            max_cost=max_cost,
+            baseline_path=baseline,
+            max_regression=max_regression,
+            baseline=load_baseline(baseline) if baseline is not None else None,
+        )
 
     @property
     def active(self) -> bool:
         return bool(self.thresholds) or any(
-            v is not None for v in (self.min_coverage, self.max_cost, self.baseline_path))
+            v is not None for v in (self.min_coverage, self.max_cost, self.baseline_path)
+        )
 
     def checks(self, known_models: Iterable[str], known_categories: Iterable[str]) -> list[Check]:
         models = set(known_models)
@@ -266,15 +296,17 @@ class GateConfig:
                 raise GateError(
                     f"--vision-fail-under {t.raw!r}: unknown scope {t.scope!r}; "
                     f"known models: {', '.join(sorted(models)) or '(none)'}; "
-                    f"known categories: {', '.join(sorted(categories)) or '(none)'}")
+                    f"known categories: {', '.join(sorted(categories)) or '(none)'}"
+                )
         if self.active:
             cov = DEFAULT_MIN_COVERAGE if self.min_coverage is None else self.min_coverage
             out.append(CoverageCheck(cov))
         if self.max_cost is not None:
             out.append(CostCheck(self.max_cost))
         if self.baseline is not None:
-            out.append(RegressionCheck(self.baseline, self.max_regression or 0.0,
-                                       self.baseline_path or ""))
+            out.append(
+                RegressionCheck(self.baseline, self.max_regression or 0.0, self.baseline_path or "")
+            )
         return out
 
 
@@ -292,17 +324,27 @@ class GateVerdict:
         if self.error:
             return [f"vision gate: ERROR {self.error}"]
         failed = sum(not line.passed for line in self.lines)
-        head = ("vision gate: PASSED" if self.passed
-                else f"vision gate: FAILED ({failed} of {len(self.lines)} checks)")
+        head = (
+            "vision gate: PASSED"
+            if self.passed
+            else f"vision gate: FAILED ({failed} of {len(self.lines)} checks)"
+        )
         return [head, *("  " + line.render() for line in self.lines)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "error": self.error,
-                "checks": [{"passed": x.passed, "text": x.text} for x in self.lines]}
+        return {
+            "passed": self.passed,
+            "error": self.error,
+            "checks": [{"passed": x.passed, "text": x.text} for x in self.lines],
+        }
 
 
-def evaluate(config: GateConfig, card: Scorecard,
-             known_models: Iterable[str] = (), known_categories: Iterable[str] = ()) -> GateVerdict:
+def evaluate(
+    config: GateConfig,
+    card: Scorecard,
+    known_models: Iterable[str] = (),
+    known_categories: Iterable[str] = (),
+) -> GateVerdict:
     """Run every check. An unknown scope gives a failed verdict carrying ``error``."""
     models = {*known_models, *(m.model for m in card.models)}
     categories = {*known_categories, *card.categories}

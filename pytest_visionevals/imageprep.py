@@ -90,9 +90,7 @@ def _target_size(width: int, height: int, max_side: int | None) -> tuple[int, in
 
 
 def _has_alpha(img: Image.Image) -> bool:
-    return img.mode in ("RGBA", "LA", "PA") or (
-        img.mode == "P" and "transparency" in img.info
-    )
+    return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
 
 
 def _encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:

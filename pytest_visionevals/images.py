@@ -12,9 +12,12 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEFAULT_URL_TIMEOUT_S = 20.0
 DEFAULT_URL_MAX_BYTES = 20 * 1024 * 1024

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_visionevals.params import BoxFormat, GenerationParams, Task
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ProviderName = Literal["openai", "google", "openai-compatible", "rapidocr"]
 OVERRIDE_FILENAME = "visionevals.models.yaml"

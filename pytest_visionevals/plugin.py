@@ -6,7 +6,6 @@ Sub-plugins: ``EnginePlugin`` (concurrent calls, cache, rate limits, progress) a
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,8 @@ from pytest_visionevals.runner import DEFAULT_MAX_IMAGE_SIDE, CallSettings
 from pytest_visionevals.session import VisionSession
 
 if TYPE_CHECKING:
+    from collections.abc import Generator
+
     from pluggy import PluginManager
 
 

@@ -59,8 +59,12 @@ class StatusLine:
     """
 
     def __init__(
-        self, write: Callable[[str], None], room: Callable[[], int], *,
-        interval_s: float = 0.25, clock: Callable[[], float] = time.monotonic,
+        self,
+        write: Callable[[str], None],
+        room: Callable[[], int],
+        *,
+        interval_s: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._write = write
         self._room = room

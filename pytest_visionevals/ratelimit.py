@@ -61,8 +61,12 @@ class SharedState:
             # handler, so processes opening the file at once serialise on a file lock.
             with FileLock(str(self.path) + ".lock", timeout=_BUSY_TIMEOUT_S):
                 # Autocommit mode: transactions are explicit BEGIN IMMEDIATE.
-                conn = sqlite3.connect(str(self.path), timeout=_BUSY_TIMEOUT_S,
-                                       isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(
+                    str(self.path),
+                    timeout=_BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(_SCHEMA)
@@ -134,7 +138,9 @@ class RateLimiter:
     """Blocks until a model may start a request; limits come from overrides or the catalog."""
 
     def __init__(
-        self, state: SharedState, overrides: Mapping[str, Limit] | None = None,
+        self,
+        state: SharedState,
+        overrides: Mapping[str, Limit] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._state = state
@@ -154,8 +160,9 @@ class RateLimiter:
             return 0.0
         now = self._clock()
         with self._state.transaction() as db:
-            db.execute("DELETE FROM rate_events WHERE model = ? AND ts <= ?",
-                       (model_name, now - WINDOW_S))
+            db.execute(
+                "DELETE FROM rate_events WHERE model = ? AND ts <= ?", (model_name, now - WINDOW_S)
+            )
             rows = db.execute(
                 "SELECT ts, requests, tokens FROM rate_events WHERE model = ? ORDER BY ts",
                 (model_name,),
@@ -166,9 +173,7 @@ class RateLimiter:
                 return 0.0
             return wait
 
-    def acquire(
-        self, model_name: str, limit: Limit, stop: threading.Event | None = None
-    ) -> bool:
+    def acquire(self, model_name: str, limit: Limit, stop: threading.Event | None = None) -> bool:
         """Block until admitted (True) or until ``stop`` is set (False)."""
         while True:
             wait = self.try_acquire(model_name, limit)
@@ -186,8 +191,10 @@ class RateLimiter:
         if limit.tokens_per_minute is None or not tokens:
             return
         with self._state.transaction() as db:
-            db.execute("INSERT INTO rate_events VALUES (?, ?, 0, ?)",
-                       (model_name, self._clock(), int(tokens)))
+            db.execute(
+                "INSERT INTO rate_events VALUES (?, ?, 0, ?)",
+                (model_name, self._clock(), int(tokens)),
+            )
 
 
 def _wait_needed(rows: list[tuple[float, int, int]], limit: Limit, now: float) -> float:
@@ -224,8 +231,9 @@ class Budget:
 
     def spent(self) -> float:
         with self._state.transaction() as db:
-            row = db.execute("SELECT spent_usd FROM budget WHERE run = ?",
-                             (self.run_id,)).fetchone()
+            row = db.execute(
+                "SELECT spent_usd FROM budget WHERE run = ?", (self.run_id,)
+            ).fetchone()
         return float(row[0]) if row else 0.0
 
     def add(self, usd: float) -> float:
@@ -236,8 +244,9 @@ class Budget:
                 "spent_usd = spent_usd + excluded.spent_usd, updated = excluded.updated",
                 (self.run_id, float(usd), time.time()),
             )
-            row = db.execute("SELECT spent_usd FROM budget WHERE run = ?",
-                             (self.run_id,)).fetchone()
+            row = db.execute(
+                "SELECT spent_usd FROM budget WHERE run = ?", (self.run_id,)
+            ).fetchone()
         return float(row[0])
 
     def exhausted_reason(self) -> str | None:

@@ -42,14 +42,18 @@ LATEST_NAME = "latest.jsonl"
 def junit_properties(result: CaseResult) -> list[tuple[str, object]]:
     """Per-test-case JUnit properties; the lead's makereport adds them to user_properties."""
     props: list[tuple[str, object]] = [
-        ("vision_model", result["model"]), ("vision_category", result["category"]),
+        ("vision_model", result["model"]),
+        ("vision_category", result["category"]),
         ("vision_outcome", result["outcome"]),
     ]
-    optional = [("vision_score", result["score"]), ("vision_latency_s", result["latency_s"]),
-                ("vision_input_tokens", result["input_tokens"]),
-                ("vision_output_tokens", result["output_tokens"]),
-                ("vision_cost_usd", result["cost_usd"]),
-                ("vision_judge_cost_usd", result["judge_cost_usd"])]
+    optional = [
+        ("vision_score", result["score"]),
+        ("vision_latency_s", result["latency_s"]),
+        ("vision_input_tokens", result["input_tokens"]),
+        ("vision_output_tokens", result["output_tokens"]),
+        ("vision_cost_usd", result["cost_usd"]),
+        ("vision_judge_cost_usd", result["judge_cost_usd"]),
+    ]
     props += [(name, value) for name, value in optional if value is not None]
     if result["replayed"]:
         props.append(("vision_replayed", True))
@@ -161,8 +165,9 @@ class ReportingPlugin:
                 # Created on the first result, so runs without evals leave no file behind.
                 path = self._jsonl_path()
                 order = self.model_order()
-                self.writer = JsonlWriter(path, {"model_order": order,
-                                                 "models": self._load_facts(order)})
+                self.writer = JsonlWriter(
+                    path, {"model_order": order, "models": self._load_facts(order)}
+                )
                 self._refresh_latest(path)
             self.writer.write_result(result)
         except OSError as exc:
@@ -229,8 +234,9 @@ class ReportingPlugin:
             self.written.append(("JSON lines", str(self.writer.path)))
         if session.exitstatus == pytest.ExitCode.USAGE_ERROR and not self.results:
             return  # nothing ran; the usage error says why
-        wants_files = any(_option(self.config, n) for n in ("vision_json", "vision_md",
-                                                             "vision_html"))
+        wants_files = any(
+            _option(self.config, n) for n in ("vision_json", "vision_md", "vision_html")
+        )
         if not self.results and not self.gate.active and not wants_files:
             return
         order = self.model_order()
@@ -244,13 +250,18 @@ class ReportingPlugin:
         self._write_files(card, gate_lines, order, complete=not interrupted)
         self._junit(card)
 
-    def _write_files(self, card: Scorecard, gate_lines: list[str], order: list[str],
-                     complete: bool) -> None:
+    def _write_files(
+        self, card: Scorecard, gate_lines: list[str], order: list[str], complete: bool
+    ) -> None:
         path = self._path_option("vision_json")
         if path:
             doc = json_report.build_document(
-                card, self.facts, self.verdict.to_dict() if self.verdict else None,
-                complete=complete, model_order=order or None)
+                card,
+                self.facts,
+                self.verdict.to_dict() if self.verdict else None,
+                complete=complete,
+                model_order=order or None,
+            )
             json_report.write(path, doc)
             self.written.append(("JSON", path))
         md_text = markdown.render(card, self.facts, gate_lines)
@@ -277,14 +288,17 @@ class ReportingPlugin:
             return
         for m in card.models:
             rate = m.overall.pass_rate
-            xml.add_global_property(f"vision_score[{m.model}]",
-                                    "n/a" if rate is None else round(rate, 6))
+            xml.add_global_property(
+                f"vision_score[{m.model}]", "n/a" if rate is None else round(rate, 6)
+            )
             cov = m.coverage
-            xml.add_global_property(f"vision_coverage[{m.model}]",
-                                    "n/a" if cov is None else round(cov, 6))
+            xml.add_global_property(
+                f"vision_coverage[{m.model}]", "n/a" if cov is None else round(cov, 6)
+            )
             total = m.total_cost_usd
-            xml.add_global_property(f"vision_cost_usd[{m.model}]",
-                                    "unknown" if total is None else round(total, 9))
+            xml.add_global_property(
+                f"vision_cost_usd[{m.model}]", "unknown" if total is None else round(total, 9)
+            )
         if card.judge_cost_usd is not None:
             xml.add_global_property("vision_judge_cost_usd", round(card.judge_cost_usd, 9))
         if self.verdict is not None:
@@ -309,8 +323,10 @@ class ReportingPlugin:
         try:
             self._summary(terminalreporter)
         except Exception:
-            print("pytest-visionevals: terminal summary failed:\n" + traceback.format_exc(),
-                  file=sys.stderr)
+            print(
+                "pytest-visionevals: terminal summary failed:\n" + traceback.format_exc(),
+                file=sys.stderr,
+            )
 
     def _summary(self, tr: TerminalReporter) -> None:
         if self.card is None and not self.problems:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_visionevals.assertions.base import (
     AnswerContext,
@@ -13,13 +12,17 @@ from pytest_visionevals.assertions.base import (
     ScoringUnavailable,
     Verdict,
 )
-from pytest_visionevals.calls import CallOutcome
-from pytest_visionevals.cases import Case
-from pytest_visionevals.images import ResolvedImage
-from pytest_visionevals.models import ModelSpec
-from pytest_visionevals.params import GenerationParams
 from pytest_visionevals.providers.base import ImageInput, Request
 from pytest_visionevals.results import CaseResult, empty_result
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pytest_visionevals.calls import CallOutcome
+    from pytest_visionevals.cases import Case
+    from pytest_visionevals.images import ResolvedImage
+    from pytest_visionevals.models import ModelSpec
+    from pytest_visionevals.params import GenerationParams
 
 DEFAULT_MAX_IMAGE_SIDE = 2048
 
@@ -172,7 +175,8 @@ def score(
     Raises ScoringError when no verdict can be produced.
     """
     comp = outcome.completion
-    assert comp is not None and outcome.request is not None
+    assert comp is not None
+    assert outcome.request is not None
     ctx = AnswerContext(
         text=comp.text,
         model=model.name,

@@ -123,14 +123,25 @@ class CellStats:
             if outcome in ("passed", "failed"):
                 score = r.get("score")
                 score_sum += float(score) if score is not None else (outcome == "passed")
-        return cls(attempted, counts["passed"], counts["failed"], counts["error"],
-                   counts["skipped"], unsupported, score_sum)
+        return cls(
+            attempted,
+            counts["passed"],
+            counts["failed"],
+            counts["error"],
+            counts["skipped"],
+            unsupported,
+            score_sum,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         interval = self.interval
         return {
-            "attempted": self.attempted, "answered": self.answered, "passed": self.passed,
-            "failed": self.failed, "errors": self.errors, "skipped": self.skipped,
+            "attempted": self.attempted,
+            "answered": self.answered,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "skipped": self.skipped,
             "skipped_unsupported": self.skipped_unsupported,
             "pass_rate": _round(self.pass_rate),
             "ci95": [_round(interval[0]), _round(interval[1])] if interval else None,
@@ -244,8 +255,11 @@ class ModelSummary:
             "coverage": _round(self.coverage),
             "incomplete": self.incomplete,
             "categories": {name: c.to_dict() for name, c in self.categories.items()},
-            "latency_s": {"avg": _round(self.latency_avg_s), "p50": _round(self.latency_p50_s),
-                          "p95": _round(self.latency_p95_s)},
+            "latency_s": {
+                "avg": _round(self.latency_avg_s),
+                "p50": _round(self.latency_p50_s),
+                "p95": _round(self.latency_p95_s),
+            },
             "median_input_tokens": self.median_input_tokens,
             "median_output_tokens": self.median_output_tokens,
             "cost_per_task_usd": _round(self.cost_per_task_usd, 9),
@@ -315,19 +329,26 @@ def _repeats(results: list[CaseResult]) -> RepeatStats | None:
     cases = []
     for (file, case_id), group in sorted(groups.items()):
         kept = [r for r in group if r["outcome"] != "skipped"]
-        cases.append(CaseRepeats(
-            file=file, case_id=case_id, category=group[0]["category"], runs=len(kept),
-            answered=sum(r["outcome"] in ("passed", "failed") for r in kept),
-            passed=sum(r["outcome"] == "passed" for r in kept),
-        ))
+        cases.append(
+            CaseRepeats(
+                file=file,
+                case_id=case_id,
+                category=group[0]["category"],
+                runs=len(kept),
+                answered=sum(r["outcome"] in ("passed", "failed") for r in kept),
+                passed=sum(r["outcome"] == "passed" for r in kept),
+            )
+        )
     k = max((len(g) for g in groups.values()), default=0)
     return RepeatStats(k=k, cases=tuple(cases))
 
 
 def sort_results(results: Iterable[CaseResult]) -> list[CaseResult]:
     """Deterministic order whatever order xdist delivered them in."""
-    return sorted(results, key=lambda r: (r["file"], r["case_id"], r["model"],
-                                          r.get("repeat_index", 0), r["nodeid"]))
+    return sorted(
+        results,
+        key=lambda r: (r["file"], r["case_id"], r["model"], r.get("repeat_index", 0), r["nodeid"]),
+    )
 
 
 @dataclass
@@ -337,17 +358,16 @@ class Scorecard:
     results: list[CaseResult] = field(repr=False)
 
     @classmethod
-    def build(cls, results: Iterable[CaseResult],
-              model_order: Sequence[str] | None = None) -> Scorecard:
+    def build(
+        cls, results: Iterable[CaseResult], model_order: Sequence[str] | None = None
+    ) -> Scorecard:
         """Aggregate results. Columns follow ``model_order`` (then any other model, sorted)."""
         ordered = sort_results(results)
         present = {r["model"] for r in ordered}
         names = [m for m in dict.fromkeys(model_order or ()) if m in present]
         names += sorted(present - set(names))
         categories = sorted({r["category"] for r in ordered})
-        models = [
-            _summarise(m, [r for r in ordered if r["model"] == m], categories) for m in names
-        ]
+        models = [_summarise(m, [r for r in ordered if r["model"] == m], categories) for m in names]
         return cls(models=models, categories=categories, results=ordered)
 
     def model(self, name: str) -> ModelSummary:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_visionevals.assertions import AssertionRegistry
-from pytest_visionevals.models import Catalog
-from pytest_visionevals.runner import CallSettings
-
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pytest_visionevals.assertions import AssertionRegistry
     from pytest_visionevals.engine import Engine
+    from pytest_visionevals.models import Catalog
+    from pytest_visionevals.runner import CallSettings
 
 
 @dataclass

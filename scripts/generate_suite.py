@@ -47,15 +47,21 @@ def write_suite(suite: Suite, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO,
-                        help="root to write fixtures/images/ and evals/ under (default: repo)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO,
+        help="root to write fixtures/images/ and evals/ under (default: repo)",
+    )
     args = parser.parse_args(argv)
     suite = build_suite()
     written = write_suite(suite, args.out)
     n_cases = sum(len(f.cases) for f in suite.files)
     size = sum(len(b) for b in suite.images.values())
-    print(f"wrote {len(written)} files: {len(suite.images)} images ({size / 1e6:.2f} MB), "
-          f"{len(suite.files)} eval files, {n_cases} cases")
+    print(
+        f"wrote {len(written)} files: {len(suite.images)} images ({size / 1e6:.2f} MB), "
+        f"{len(suite.files)} eval files, {n_cases} cases"
+    )
     return 0
 
 

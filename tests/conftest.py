@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import pytest
-
 # Import the SDKs and our provider modules before any in-process pytester run: pytester
 # restores sys.modules afterwards, and a module first imported inside such a run would be
 # re-imported later as a second copy, with exception classes that no longer match.
-import google.genai  # noqa: F401
+import google.genai
 import google.genai.models  # noqa: F401
 import h11  # noqa: F401
-import httpcore2  # noqa: F401
-import httpcore2._sync.connection_pool  # noqa: F401
+import httpcore2
+import httpcore2._sync.connection_pool
 import httpcore2._sync.http11  # noqa: F401
 import httpx2  # noqa: F401
-import openai  # noqa: F401
-import openai.resources.chat  # noqa: F401
+import openai
+import openai.resources.chat
 import openai.resources.responses  # noqa: F401
-import pytest_visionevals.providers.google  # noqa: F401
-import pytest_visionevals.providers.openai_compat  # noqa: F401
-import pytest_visionevals.providers.openai_responses  # noqa: F401
+import pytest
+
+import pytest_visionevals.providers.google
+import pytest_visionevals.providers.openai_compat
+import pytest_visionevals.providers.openai_responses
 import pytest_visionevals.providers.retry  # noqa: F401
 
 # Every plugin-level scenario runs without xdist, with -n 0, with -n 2 and with xdist

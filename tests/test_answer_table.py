@@ -35,8 +35,9 @@ Row = tuple[str, dict[str, Any], str, bool, BoxFormat]
 ROWS: list[Row] = []
 
 
-def row(rid: str, expect: dict[str, Any], answer: str, ok: bool,
-        fmt: BoxFormat = "xyxy_px") -> None:
+def row(
+    rid: str, expect: dict[str, Any], answer: str, ok: bool, fmt: BoxFormat = "xyxy_px"
+) -> None:
     ROWS.append((rid, expect, answer, ok, fmt))
 
 
@@ -63,8 +64,12 @@ row("count-dozen", {"count": 12}, "About a dozen.", False)
 row("count-two-dozen", {"count": 24}, "Two dozen eggs.", False)
 row("count-decimal", C27, "27.5", False)
 row("count-ordinal-only", C27, "The 27th bottle is red.", False)
-row("count-list-markers", {"count": 3},
-    "1. Red bottle\n2. Blue bottle\n3. Green bottle\n\nThere are 3 bottles.", True)
+row(
+    "count-list-markers",
+    {"count": 3},
+    "1. Red bottle\n2. Blue bottle\n3. Green bottle\n\nThere are 3 bottles.",
+    True,
+)
 row("count-zero", {"count": 0}, "There are no bottles; the count is 0.", True)
 row("count-zero-word", {"count": 0}, "Zero.", True)
 row("count-one-pronoun", {"count": 3}, "The one on the left is tall. I see 3 bottles.", True)
@@ -92,11 +97,14 @@ row("count-and-no-other-things", C27, "There are 27 bottles and no cans.", False
 row("count-approximately", C27, "Approximately 27 bottles.", True)
 row("count-markdown-list-answer", C27, "- **Bottles:** 27", True)
 row("count-each-row", C27, "There are 3 rows with 9 bottles each.", False)
-row("count-reasoning-in-total", C27,
-    "Row 1 has 9, row 2 has 9, row 3 has 9. In total, there are 27 bottles.", True)
+row(
+    "count-reasoning-in-total",
+    C27,
+    "Row 1 has 9, row 2 has 9, row 3 has 9. In total, there are 27 bottles.",
+    True,
+)
 row("count-total-of", C27, "I see 3 shelves with a total of 27 bottles.", True)
-row("count-reasoning-no-marker", C27, "Row 1 has 9, row 2 has 9, row 3 has 9: 27 bottles.",
-    False)
+row("count-reasoning-no-marker", C27, "Row 1 has 9, row 2 has 9, row 3 has 9: 27 bottles.", False)
 row("count-markers-disagree", C27, "Answer: 27. Final answer: 26.", False)
 
 # -- numbers -----------------------------------------------------------------------------------
@@ -133,8 +141,7 @@ row("eq-quoted", {"equals": "Paris"}, '"Paris"', True)
 row("eq-case", {"equals": "Paris"}, "PARIS", True)
 row("eq-spaces", {"equals": "New York"}, "  new   york ", True)
 row("eq-sentence", {"equals": "Paris"}, "The capital is Paris.", False)
-row("eq-case-sensitive", {"equals": {"value": "Paris", "case_sensitive": True}}, "paris",
-    False)
+row("eq-case-sensitive", {"equals": {"value": "Paris", "case_sensitive": True}}, "paris", False)
 row("eq-minus-kept", {"equals": "-5"}, "5", False)
 row("eq-decimal-kept", {"equals": "2.5"}, "25", False)
 row("eq-question-kept", {"equals": "yes"}, "yes?", False)
@@ -145,11 +152,14 @@ row("contains-all", {"contains": ["red", "octagon"]}, "A red octagon.", True)
 row("contains-all-missing", {"contains": ["red", "octagon"]}, "A red circle.", False)
 row("contains-any", {"contains": {"value": ["cat", "dog"], "all": False}}, "A dog.", True)
 row("regex-plate", {"regex": r"[A-Z]{3}-\d{4}"}, "The plate reads ABC-1234.", True)
-row("regex-plate-miss", {"regex": {"pattern": r"[A-Z]{3}-\d{4}", "ignore_case": False}},
-    "the plate reads abc-1234", False)
+row(
+    "regex-plate-miss",
+    {"regex": {"pattern": r"[A-Z]{3}-\d{4}", "ignore_case": False}},
+    "the plate reads abc-1234",
+    False,
+)
 row("regex-full", {"regex": {"pattern": r"\d{2}:\d{2}", "full": True}}, " 10:45 ", True)
-row("regex-full-extra", {"regex": {"pattern": r"\d{2}:\d{2}", "full": True}},
-    "It is 10:45", False)
+row("regex-full-extra", {"regex": {"pattern": r"\d{2}:\d{2}", "full": True}}, "It is 10:45", False)
 row("one-of-hit", {"one_of": ["cat", "kitten"]}, "Kitten.", True)
 row("one-of-miss", {"one_of": ["cat", "kitten"]}, "A tiger.", False)
 row("one-of-sentence", {"one_of": ["cat", "kitten"]}, "It is not a cat.", False)
@@ -175,8 +185,7 @@ row("yn-yes-bool", {"yes_no": True}, "yes", True)
 row("yn-no-comma", {"yes_no": "no"}, "no, it is not", True)
 row("yn-no-bold", {"yes_no": "no"}, "**No**", True)
 row("yn-nope", {"yes_no": "no"}, "Nope!", True)
-row("yn-yes-explained", {"yes_no": "yes"}, "Yes, the bottle is intact; there is no damage.",
-    True)
+row("yn-yes-explained", {"yes_no": "yes"}, "Yes, the bottle is intact; there is no damage.", True)
 row("yn-answer-is-no", {"yes_no": "no"}, "The answer is no.", True)
 row("yn-no-it-isnt", {"yes_no": "no"}, "No it isn't.", True)
 row("yn-wrong", {"yes_no": "yes"}, "No.", False)
@@ -194,61 +203,115 @@ row("yn-eyes", {"yes_no": "yes"}, "The cat has green eyes.", False)
 FORMATS: list[BoxFormat] = ["yxyx_1000", "xyxy_px", "xyxy_1", "xywh_px"]
 for f in FORMATS:
     k, b, n = KEY[f], W[f]["bolt"], W[f]["nut"]
-    row(f"boxes-{f}-json", TWO,
-        f'[{{"{k}": {b}, "label": "bolt"}}, {{"{k}": {n}, "label": "nut"}}]', True, f)
-    row(f"boxes-{f}-fenced-extra-keys", TWO,
+    row(
+        f"boxes-{f}-json",
+        TWO,
+        f'[{{"{k}": {b}, "label": "bolt"}}, {{"{k}": {n}, "label": "nut"}}]',
+        True,
+        f,
+    )
+    row(
+        f"boxes-{f}-fenced-extra-keys",
+        TWO,
         f'```json\n[{{"{k}": {b}, "label": "bolt", "confidence": 0.9}},\n'
-        f' {{"{k}": {n}, "label": "nut", "confidence": 0.8}}]\n```', True, f)
-    row(f"boxes-{f}-prose-wrapped", TWO,
+        f' {{"{k}": {n}, "label": "nut", "confidence": 0.8}}]\n```',
+        True,
+        f,
+    )
+    row(
+        f"boxes-{f}-prose-wrapped",
+        TWO,
         f'Here are the objects:\n[{{"{k}": {b}, "label": "bolt"}}, '
-        f'{{"{k}": {n}, "label": "nut"}}]\nLet me know if you need more.', True, f)
-    row(f"boxes-{f}-truncated", TWO,
+        f'{{"{k}": {n}, "label": "nut"}}]\nLet me know if you need more.',
+        True,
+        f,
+    )
+    row(
+        f"boxes-{f}-truncated",
+        TWO,
         f'[{{"{k}": {b}, "label": "bolt"}}, {{"{k}": {n}, "label": "nut"}}, {{"{k}": [1',
-        True, f)  # the cut-off third object has no complete box: ignored
+        True,
+        f,
+    )  # the cut-off third object has no complete box: ignored
     row(f"boxes-{f}-missing-one", TWO, f'[{{"{k}": {b}, "label": "bolt"}}]', False, f)
-    row(f"boxes-{f}-swapped-labels", TWO,
-        f'[{{"{k}": {b}, "label": "nut"}}, {{"{k}": {n}, "label": "bolt"}}]', False, f)
+    row(
+        f"boxes-{f}-swapped-labels",
+        TWO,
+        f'[{{"{k}": {b}, "label": "nut"}}, {{"{k}": {n}, "label": "bolt"}}]',
+        False,
+        f,
+    )
     row(f"boxes-{f}-nested-lists", {"boxes": [BOLT, NUT]}, f"[{b}, {n}]", True, f)
-row("boxes-truncated-min-recall", {"boxes": {**TWO, "min_recall": 1.0}},
+row(
+    "boxes-truncated-min-recall",
+    {"boxes": {**TWO, "min_recall": 1.0}},
     '[{"bbox": [100, 50, 300, 250], "label": "bolt"}, {"bbox": [600, 200, 800, 400], '
-    '"label": "nut"}, {"bbox": [1', True)
-row("boxes-truncated-mid-object", TWO,
+    '"label": "nut"}, {"bbox": [1',
+    True,
+)
+row(
+    "boxes-truncated-mid-object",
+    TWO,
     '[{"box_2d": [100, 100, 500, 300], "label": "bolt"}, {"box_2d": [400, 600, 800, 800], '
-    '"label": "nut"', True, "yxyx_1000")
-row("boxes-cut-mid-number", {"boxes": [BOLT]},
-    '[{"bbox": [100, 50, 300, 250]}, {"bbox": [600, 200, 800, 4', True)
-row("boxes-cut-mid-number-counts-when-closed", {"boxes": [BOLT]},
-    '[{"bbox": [100, 50, 300, 250]}, {"bbox": [600, 200, 800, 400]}, {"bb', False)
+    '"label": "nut"',
+    True,
+    "yxyx_1000",
+)
+row(
+    "boxes-cut-mid-number",
+    {"boxes": [BOLT]},
+    '[{"bbox": [100, 50, 300, 250]}, {"bbox": [600, 200, 800, 4',
+    True,
+)
+row(
+    "boxes-cut-mid-number-counts-when-closed",
+    {"boxes": [BOLT]},
+    '[{"bbox": [100, 50, 300, 250]}, {"bbox": [600, 200, 800, 400]}, {"bb',
+    False,
+)
 row("boxes-object-key", {"boxes": [BOLT]}, '{"bbox": [100, 50, 300, 250]}', True)
-row("boxes-wrapped-objects", TWO,
+row(
+    "boxes-wrapped-objects",
+    TWO,
     '{"objects": [{"bbox": [100, 50, 300, 250], "label": "Bolt"}, '
-    '{"bbox": [600, 200, 800, 400], "label": "NUT"}]}', True)
-row("boxes-named-keys", {"boxes": [BOLT]},
-    '[{"xmin": 100, "ymin": 50, "xmax": 300, "ymax": 250}]', True)
-row("boxes-named-keys-yxyx-format", {"boxes": [BOLT]},
-    '[{"xmin": 100, "xmax": 300, "ymin": 100, "ymax": 500}]', True, "yxyx_1000")
-row("boxes-label-map", TWO, '{"bolt": [100, 50, 300, 250], "nut": [600, 200, 800, 400]}',
-    True)
+    '{"bbox": [600, 200, 800, 400], "label": "NUT"}]}',
+    True,
+)
+row(
+    "boxes-named-keys",
+    {"boxes": [BOLT]},
+    '[{"xmin": 100, "ymin": 50, "xmax": 300, "ymax": 250}]',
+    True,
+)
+row(
+    "boxes-named-keys-yxyx-format",
+    {"boxes": [BOLT]},
+    '[{"xmin": 100, "xmax": 300, "ymin": 100, "ymax": 500}]',
+    True,
+    "yxyx_1000",
+)
+row("boxes-label-map", TWO, '{"bolt": [100, 50, 300, 250], "nut": [600, 200, 800, 400]}', True)
 row("boxes-prose-tuple", {"boxes": [BOLT]}, "The bolt is at (100, 50, 300, 250).", True)
-row("boxes-wrong-format-read", {"boxes": [BOLT]}, '[{"box_2d": [100, 100, 500, 300]}]',
-    False, "xyxy_px")
+row(
+    "boxes-wrong-format-read",
+    {"boxes": [BOLT]},
+    '[{"box_2d": [100, 100, 500, 300]}]',
+    False,
+    "xyxy_px",
+)
 row("boxes-shifted-low-iou", {"boxes": [BOLT]}, "[[200, 150, 400, 350]]", False)
-row("boxes-shifted-ok-iou", {"boxes": {"boxes": [BOLT], "iou": 0.3}},
-    "[[150, 50, 350, 250]]", True)
+row("boxes-shifted-ok-iou", {"boxes": {"boxes": [BOLT], "iou": 0.3}}, "[[150, 50, 350, 250]]", True)
 row("boxes-no-boxes", {"boxes": [BOLT]}, "I could not find any bolt.", False)
 row("boxes-empty-ok", {"boxes": []}, "[]", True)
-row("boxes-f1-min", {"boxes": {"boxes": [BOLT, NUT], "min_f1": 0.6}},
-    "[[100, 50, 300, 250]]", True)
+row("boxes-f1-min", {"boxes": {"boxes": [BOLT, NUT], "min_f1": 0.6}}, "[[100, 50, 300, 250]]", True)
 row("box-single-yxyx", {"box": BOLT}, '{"box_2d": [100, 100, 500, 300]}', True, "yxyx_1000")
 row("box-single-xywh", {"box": BOLT}, "[100, 50, 200, 200]", True, "xywh_px")
 row("box-single-two", {"box": BOLT}, "[[100, 50, 300, 250], [600, 200, 800, 400]]", False)
 row("box-single-off", {"box": BOLT}, "[600, 200, 800, 400]", False)
 
 # -- points ------------------------------------------------------------------------------------
-row("point-yxyx", {"point": BOLT}, '[{"point": [300, 200], "label": "bolt"}]', True,
-    "yxyx_1000")
-row("point-yxyx-swapped-is-outside", {"point": BOLT}, '{"point": [200, 600]}', False,
-    "yxyx_1000")
+row("point-yxyx", {"point": BOLT}, '[{"point": [300, 200], "label": "bolt"}]', True, "yxyx_1000")
+row("point-yxyx-swapped-is-outside", {"point": BOLT}, '{"point": [200, 600]}', False, "yxyx_1000")
 row("point-px", {"point": BOLT}, '{"point": [200, 150]}', True)
 row("point-px-prose", {"point": BOLT}, "The bolt is at (200, 150).", True, "xywh_px")
 row("point-norm", {"point": BOLT}, "[0.2, 0.3]", True, "xyxy_1")
@@ -267,20 +330,31 @@ row("ocr-one-char", {"ocr": "TOTAL: $12.50"}, "TOTAL: $12.80", True)
 row("ocr-strict", {"ocr": {"text": "TOTAL: $12.50", "max_cer": 0}}, "TOTAL: $12.80", False)
 row("ocr-garbage", {"ocr": "TOTAL: $12.50"}, "I cannot read the receipt.", False)
 row("ocr-multiline", {"ocr": "EXIT\nONLY"}, "EXIT ONLY", True)
-row("ocr-punct", {"ocr": {"text": "Hello, world!", "ignore_punctuation": True,
-                          "max_cer": 0}}, "hello world", True)
-row("ocr-wer", {"ocr": {"text": "the quick brown fox", "max_wer": 0.25}},
-    "the quick brown box", True)
-row("ocr-wer-fail", {"ocr": {"text": "the quick brown fox", "max_wer": 0.2}},
-    "the quick brown box", False)
+row(
+    "ocr-punct",
+    {"ocr": {"text": "Hello, world!", "ignore_punctuation": True, "max_cer": 0}},
+    "hello world",
+    True,
+)
+row(
+    "ocr-wer",
+    {"ocr": {"text": "the quick brown fox", "max_wer": 0.25}},
+    "the quick brown box",
+    True,
+)
+row(
+    "ocr-wer-fail",
+    {"ocr": {"text": "the quick brown fox", "max_wer": 0.2}},
+    "the quick brown box",
+    False,
+)
 row("ocr-anls", {"ocr": {"text": "INVOICE 2024", "min_anls": 0.8}}, "INVOICE 2O24", True)
 row("ocr-anls-fail", {"ocr": {"text": "INVOICE 2024", "min_anls": 0.8}}, "RECEIPT", False)
 
 # -- JSON --------------------------------------------------------------------------------------
 J = {"json": {"fields": {"count": {"count": 27}, "label": {"label": "bottle"}}}}
 row("json-bare", J, '{"count": 27, "label": "bottle"}', True)
-row("json-extra-keys", J, '{"count": 27, "label": "bottle", "notes": "glass", "conf": 0.9}',
-    True)
+row("json-extra-keys", J, '{"count": 27, "label": "bottle", "notes": "glass", "conf": 0.9}', True)
 row("json-fenced", J, '```json\n{"count": 27, "label": "bottle"}\n```', True)
 row("json-prose", J, 'Sure! {"count": 27, "label": "bottle"} Hope that helps.', True)
 row("json-truncated", J, '{"count": 27, "label": "bottle", "notes": "two are gre', True)
@@ -289,18 +363,44 @@ row("json-count-string", J, '{"count": "27 bottles", "label": "bottle"}', True)
 row("json-wrong-count", J, '{"count": 26, "label": "bottle"}', False)
 row("json-missing-field", J, '{"count": 27}', False)
 row("json-not-json", J, "There are 27 bottles.", False)
-row("json-nested", {"json": {"fields": {"items[0].color": {"equals": "red"}}}},
-    '{"items": [{"color": "Red"}, {"color": "blue"}]}', True)
-row("json-bool-field", {"json": {"fields": {"damaged": {"yes_no": "no"}}}},
-    '{"damaged": false}', True)
-row("json-schema-ok", {"json": {"schema": {"type": "object", "required": ["count"],
-                                           "properties": {"count": {"type": "integer"}}}}},
-    '{"count": 27}', True)
-row("json-schema-type", {"json": {"schema": {"type": "object",
-                                             "properties": {"count": {"type": "integer"}}}}},
-    '{"count": "27"}', False)
-row("json-boxes-field", {"json": {"fields": {"objects": {"boxes": [BOLT]}}}},
-    '{"objects": [{"bbox": [100, 50, 300, 250]}], "count": 1}', True)
+row(
+    "json-nested",
+    {"json": {"fields": {"items[0].color": {"equals": "red"}}}},
+    '{"items": [{"color": "Red"}, {"color": "blue"}]}',
+    True,
+)
+row(
+    "json-bool-field",
+    {"json": {"fields": {"damaged": {"yes_no": "no"}}}},
+    '{"damaged": false}',
+    True,
+)
+row(
+    "json-schema-ok",
+    {
+        "json": {
+            "schema": {
+                "type": "object",
+                "required": ["count"],
+                "properties": {"count": {"type": "integer"}},
+            }
+        }
+    },
+    '{"count": 27}',
+    True,
+)
+row(
+    "json-schema-type",
+    {"json": {"schema": {"type": "object", "properties": {"count": {"type": "integer"}}}}},
+    '{"count": "27"}',
+    False,
+)
+row(
+    "json-boxes-field",
+    {"json": {"fields": {"objects": {"boxes": [BOLT]}}}},
+    '{"objects": [{"bbox": [100, 50, 300, 250]}], "count": 1}',
+    True,
+)
 
 # -- combinators -------------------------------------------------------------------------------
 row("all-pass", {"count": 27, "contains": "bottles"}, "27 bottles.", True)
@@ -310,8 +410,9 @@ row("not-pass", {"not": {"label": "screw"}}, "A bolt.", True)
 row("not-fail", {"not": {"label": "screw"}}, "A screw.", False)
 
 
-@pytest.mark.parametrize(("expect", "answer", "ok", "fmt"),
-                         [pytest.param(e, a, o, f, id=i) for i, e, a, o, f in ROWS])
+@pytest.mark.parametrize(
+    ("expect", "answer", "ok", "fmt"), [pytest.param(e, a, o, f, id=i) for i, e, a, o, f in ROWS]
+)
 def test_answer_verdict(expect: dict[str, Any], answer: str, ok: bool, fmt: BoxFormat) -> None:
     assertion = default_registry().parse(expect)
     verdict = assertion.evaluate(AnswerContext(text=answer, box_format=fmt, images=(IMG,)))

@@ -42,8 +42,9 @@ def parse(raw: object) -> Assertion:
     return default_registry().parse(raw)
 
 
-def run(raw: object, text: str, fmt: BoxFormat = "xyxy_px",
-        images: tuple[ImageInput, ...] = (IMG,)) -> tuple[bool, float, str, dict[str, Any]]:
+def run(
+    raw: object, text: str, fmt: BoxFormat = "xyxy_px", images: tuple[ImageInput, ...] = (IMG,)
+) -> tuple[bool, float, str, dict[str, Any]]:
     v = parse(raw).evaluate(AnswerContext(text=text, box_format=fmt, images=images))
     return v.passed, v.score, v.explanation, v.details
 
@@ -54,16 +55,22 @@ FORMATS: list[BoxFormat] = ["yxyx_1000", "xyxy_px", "xyxy_1", "xywh_px"]
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_format_maps_back_to_original_pixels(fmt: BoxFormat) -> None:
     key = "box_2d" if fmt == "yxyx_1000" else "bbox"
-    answer = json.dumps([{key: in_format(BOLT, fmt), "label": "bolt"},
-                         {key: in_format(NUT, fmt), "label": "nut"}])
+    answer = json.dumps(
+        [{key: in_format(BOLT, fmt), "label": "bolt"}, {key: in_format(NUT, fmt), "label": "nut"}]
+    )
     ok, score, expl, details = run(
-        {"boxes": [{"box": BOLT, "label": "bolt"}, {"box": NUT, "label": "nut"}]}, answer, fmt)
+        {"boxes": [{"box": BOLT, "label": "bolt"}, {"box": NUT, "label": "nut"}]}, answer, fmt
+    )
     assert ok, expl
     assert score == 1.0
-    assert details["predicted_boxes"] == [{"box": BOLT, "label": "bolt"},
-                                          {"box": NUT, "label": "nut"}]
-    assert details["matches"] == [{"predicted": 0, "expected": 0, "iou": 1.0},
-                                  {"predicted": 1, "expected": 1, "iou": 1.0}]
+    assert details["predicted_boxes"] == [
+        {"box": BOLT, "label": "bolt"},
+        {"box": NUT, "label": "nut"},
+    ]
+    assert details["matches"] == [
+        {"predicted": 0, "expected": 0, "iou": 1.0},
+        {"predicted": 1, "expected": 1, "iou": 1.0},
+    ]
 
 
 def test_yxyx_order_is_not_guessed() -> None:
@@ -74,10 +81,15 @@ def test_yxyx_order_is_not_guessed() -> None:
 
 
 def test_labels_must_match_per_label() -> None:
-    swapped = json.dumps([{"bbox": in_format(BOLT, "xyxy_px"), "label": "nut"},
-                          {"bbox": in_format(NUT, "xyxy_px"), "label": "bolt"}])
+    swapped = json.dumps(
+        [
+            {"bbox": in_format(BOLT, "xyxy_px"), "label": "nut"},
+            {"bbox": in_format(NUT, "xyxy_px"), "label": "bolt"},
+        ]
+    )
     ok, score, expl, _ = run(
-        {"boxes": [{"box": BOLT, "label": "bolt"}, {"box": NUT, "label": "nut"}]}, swapped)
+        {"boxes": [{"box": BOLT, "label": "bolt"}, {"box": NUT, "label": "nut"}]}, swapped
+    )
     assert not ok
     assert score == 0.0
     assert "missed expected #0 bolt" in expl
@@ -96,8 +108,9 @@ def test_unlabelled_predictions_match_single_label_sets() -> None:
     answer = json.dumps([in_format(BOLT, "xyxy_px")])
     assert run({"boxes": [{"box": BOLT, "label": "bolt"}]}, answer)[0]
     two = json.dumps([in_format(BOLT, "xyxy_px"), in_format(NUT, "xyxy_px")])
-    assert not run({"boxes": [{"box": BOLT, "label": "bolt"},
-                              {"box": NUT, "label": "nut"}]}, two)[0]
+    assert not run({"boxes": [{"box": BOLT, "label": "bolt"}, {"box": NUT, "label": "nut"}]}, two)[
+        0
+    ]
 
 
 def test_default_rule_needs_full_precision_and_recall() -> None:
@@ -129,8 +142,10 @@ def test_failure_shows_matched_pairs_with_iou_and_matrix() -> None:
     assert details["iou_matrix"] == [[0.6]]
     ok, _, expl, details = run({"boxes": {"boxes": [BOLT], "iou": 0.5}}, answer)
     assert ok
-    assert "matched expected #0 [200, 100, 600, 500] <-> predicted #0 " \
-           "[300, 100, 700, 500]: IoU 0.60" in expl
+    assert (
+        "matched expected #0 [200, 100, 600, 500] <-> predicted #0 "
+        "[300, 100, 700, 500]: IoU 0.60" in expl
+    )
 
 
 def test_no_boxes_in_answer() -> None:
@@ -168,7 +183,7 @@ def test_normalised_formats_need_an_image() -> None:
         'Here you go:\n[{"box_2d": [200, 100, 1000, 300], "label": "bolt"}]\nHope it helps',
         '{"bbox": [200, 100, 1000, 300]}',
         '{"objects": [{"bbox": [200, 100, 1000, 300], "label": "bolt"}]}',
-        '[[200, 100, 1000, 300]]',
+        "[[200, 100, 1000, 300]]",
         '{"bolt": [200, 100, 1000, 300]}',
         '[{"box_2d": [200, 100, 1000, 300], "label": "bolt"}, {"box_2d": [5',
         "The box is (200, 100, 1000, 300).",
@@ -177,8 +192,10 @@ def test_normalised_formats_need_an_image() -> None:
 )
 def test_answer_shapes(answer: str) -> None:
     raws, _how = find_raw_boxes(answer)
-    got = [list(r.coords) if r.keyed is None else
-           [r.coords[1], r.coords[0], r.coords[3], r.coords[2]] for r in raws]
+    got = [
+        list(r.coords) if r.keyed is None else [r.coords[1], r.coords[0], r.coords[3], r.coords[2]]
+        for r in raws
+    ]
     assert got[0] == [200, 100, 1000, 300]
 
 
@@ -287,8 +304,9 @@ def test_identical_sets_have_f1_one(bs: list[tuple[float, ...]]) -> None:
 
 @settings(deadline=None)  # a loaded CI machine must not make this flaky
 @given(box_lists, box_lists, st.randoms(use_true_random=False))
-def test_permutation_invariance(preds: list[tuple[float, ...]], gts: list[tuple[float, ...]],
-                                rnd: object) -> None:
+def test_permutation_invariance(
+    preds: list[tuple[float, ...]], gts: list[tuple[float, ...]], rnd: object
+) -> None:
     base = match_boxes(preds, gts, 0.5)
     p2, g2 = list(preds), list(gts)
     rnd.shuffle(p2)  # type: ignore[attr-defined]
@@ -299,8 +317,9 @@ def test_permutation_invariance(preds: list[tuple[float, ...]], gts: list[tuple[
     assert sum(v for _, _, v in other.pairs) == pytest.approx(sum(v for _, _, v in base.pairs))
 
 
-def brute_force(preds: list[tuple[float, ...]], gts: list[tuple[float, ...]],
-                t: float) -> tuple[int, float]:
+def brute_force(
+    preds: list[tuple[float, ...]], gts: list[tuple[float, ...]], t: float
+) -> tuple[int, float]:
     """Best (number of pairs with IoU >= t, total IoU) over every one-to-one matching."""
     best = (0, 0.0)
     small, large = (preds, gts) if len(preds) <= len(gts) else (gts, preds)
@@ -314,10 +333,12 @@ def brute_force(preds: list[tuple[float, ...]], gts: list[tuple[float, ...]],
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(boxes(), max_size=4), st.lists(boxes(), max_size=4),
-       st.sampled_from([0.1, 0.3, 0.5]))
-def test_matching_is_optimal(preds: list[tuple[float, ...]], gts: list[tuple[float, ...]],
-                             t: float) -> None:
+@given(
+    st.lists(boxes(), max_size=4), st.lists(boxes(), max_size=4), st.sampled_from([0.1, 0.3, 0.5])
+)
+def test_matching_is_optimal(
+    preds: list[tuple[float, ...]], gts: list[tuple[float, ...]], t: float
+) -> None:
     result = match_boxes(preds, gts, t)
     n, total = brute_force(preds, gts, t)
     assert result.tp == n

@@ -24,8 +24,9 @@ class WordLimit(Assertion):
     def check(self, ctx: AnswerContext) -> Verdict:
         n = len(ctx.text.split())
         ok = n <= self.max_words
-        return Verdict(ok, 1.0 if ok else self.max_words / n,
-                       f"{n} words (limit {self.max_words})", parsed=n)
+        return Verdict(
+            ok, 1.0 if ok else self.max_words / n, f"{n} words (limit {self.max_words})", parsed=n
+        )
 
     def prompt_hint(self, box_format: str) -> str | None:
         return f"Answer in at most {self.max_words} words."

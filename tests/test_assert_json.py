@@ -50,19 +50,31 @@ def test_lookup_and_render() -> None:
     assert render([1, 2]) == "[1, 2]"
 
 
-RAW = {"json": {"fields": {"count": {"count": 27}, "label": {"label": "bolt"},
-                           "damaged": {"yes_no": False}},
-                "schema": {"type": "object", "required": ["count", "label"]}}}
+RAW = {
+    "json": {
+        "fields": {
+            "count": {"count": 27},
+            "label": {"label": "bolt"},
+            "damaged": {"yes_no": False},
+        },
+        "schema": {"type": "object", "required": ["count", "label"]},
+    }
+}
 
 
 def test_fields_and_schema_pass() -> None:
-    v = run(RAW, '```json\n{"count": 27, "label": "hex bolt", "damaged": false, '
-                 '"extra": "ignored"}\n```')
+    v = run(
+        RAW,
+        '```json\n{"count": 27, "label": "hex bolt", "damaged": false, "extra": "ignored"}\n```',
+    )
     assert v.passed, v.explanation
     assert v.score == 1.0
     assert [c.assertion for c in v.children] == [
-        "json.schema", "json.fields.count.count", "json.fields.label.label",
-        "json.fields.damaged.yes_no"]
+        "json.schema",
+        "json.fields.count.count",
+        "json.fields.label.label",
+        "json.fields.damaged.yes_no",
+    ]
 
 
 def test_field_failure_names_field() -> None:

@@ -18,13 +18,18 @@ class FakeJudge:
         self.fail = fail
         self.calls: list[tuple[str, tuple[ImageInput, ...], str | None]] = []
 
-    def __call__(self, prompt: str, images: tuple[ImageInput, ...], *,
-                 model: str | None = None) -> Completion:
+    def __call__(
+        self, prompt: str, images: tuple[ImageInput, ...], *, model: str | None = None
+    ) -> Completion:
         self.calls.append((prompt, images, model))
         if self.fail is not None:
             raise self.fail
-        return Completion(self.reply, Usage(input_tokens=120, output_tokens=30),
-                          cost_usd=0.0004, raw={"model": "judge-served"})
+        return Completion(
+            self.reply,
+            Usage(input_tokens=120, output_tokens=30),
+            cost_usd=0.0004,
+            raw={"model": "judge-served"},
+        )
 
 
 def ctx(judge: FakeJudge | None, text: str = "A red car parked by a tree.") -> AnswerContext:
@@ -45,8 +50,9 @@ def test_parse_reply(reply: str, score: float) -> None:
     assert parse_judge_reply(reply)[0] == pytest.approx(score)
 
 
-@pytest.mark.parametrize("reply", ["I like it", '{"score": 8, "reason": "out of 10"}',
-                                   '{"reason": "no score"}'])
+@pytest.mark.parametrize(
+    "reply", ["I like it", '{"score": 8, "reason": "out of 10"}', '{"reason": "no score"}']
+)
 def test_unreadable_reply_is_unavailable(reply: str) -> None:
     with pytest.raises(JudgeUnavailable):
         parse_judge_reply(reply)
@@ -60,7 +66,8 @@ def test_judge_pass_and_accounting() -> None:
     assert v.score == 0.8
     assert v.explanation == "judge score 0.80 ≥ 0.5: mentions the car and the tree"
     assert v.details["judge_calls"] == [
-        {"model": "judge-served", "input_tokens": 120, "output_tokens": 30, "cost_usd": 0.0004}]
+        {"model": "judge-served", "input_tokens": 120, "output_tokens": 30, "cost_usd": 0.0004}
+    ]
     prompt, images, model = judge.calls[0]
     assert images == (IMG,)
     assert model is None  # runner default
@@ -71,8 +78,7 @@ def test_judge_pass_and_accounting() -> None:
 
 def test_judge_fail_and_model_field() -> None:
     judge = FakeJudge('{"score": 0.4, "reason": "no tree"}')
-    a = default_registry().parse({"judge": {"rubric": "r", "model": "gpt-5.2",
-                                            "pass_score": 0.7}})
+    a = default_registry().parse({"judge": {"rubric": "r", "model": "gpt-5.2", "pass_score": 0.7}})
     v = a.evaluate(ctx(judge))
     assert not v.passed
     assert v.explanation.startswith("judge score 0.40 < 0.7: no tree; answer 'A red car")

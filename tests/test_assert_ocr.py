@@ -30,7 +30,7 @@ def test_normalisation_options() -> None:
     assert normalize_ocr("  Hello,\n  World! ") == "hello, world!"
     assert normalize_ocr("Hello, World!", ignore_punctuation=True) == "hello world"
     assert normalize_ocr("Hello", case_sensitive=True) == "Hello"
-    assert normalize_ocr('```\nTOTAL 12.50\n```') == "total 12.50"
+    assert normalize_ocr("```\nTOTAL 12.50\n```") == "total 12.50"
     assert normalize_ocr('"Exit"') == "exit"
 
 
@@ -46,10 +46,10 @@ def test_ocr_pass_fail_and_explanation() -> None:
 
 
 def test_ocr_case_and_punctuation() -> None:
-    assert not run({"ocr": {"text": "EXIT", "case_sensitive": True, "max_cer": 0}},
-                   "Exit").passed
-    assert run({"ocr": {"text": "Hello, world", "ignore_punctuation": True, "max_cer": 0}},
-               "hello world!").passed
+    assert not run({"ocr": {"text": "EXIT", "case_sensitive": True, "max_cer": 0}}, "Exit").passed
+    assert run(
+        {"ocr": {"text": "Hello, world", "ignore_punctuation": True, "max_cer": 0}}, "hello world!"
+    ).passed
 
 
 def test_anls_criterion_replaces_default_cer() -> None:

@@ -135,8 +135,9 @@ def test_yes_no_explains() -> None:
         ({"ocr": 123}, "expect.ocr", "number 123"),
     ],
 )
-def test_yaml_scalars_are_not_silently_turned_into_text(raw: object, path: str,
-                                                        message: str) -> None:
+def test_yaml_scalars_are_not_silently_turned_into_text(
+    raw: object, path: str, message: str
+) -> None:
     with pytest.raises(ExpectError) as err:
         default_registry().parse(raw)
     assert err.value.path == path

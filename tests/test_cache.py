@@ -21,25 +21,44 @@ from pytest_visionevals.models import ModelSpec
 from pytest_visionevals.params import GenerationParams
 from pytest_visionevals.providers.base import Completion, ImageInput, Request, Usage
 
-SPEC = ModelSpec(name="org/model:1", provider="openai-compatible", model_id="mid",
-                 api_key_env="FAKE_KEY")
+SPEC = ModelSpec(
+    name="org/model:1", provider="openai-compatible", model_id="mid", api_key_env="FAKE_KEY"
+)
 
 
 def img(data: bytes = b"png-bytes") -> ImageInput:
-    return ImageInput(data=data, mime_type="image/png", width=2, height=2, orig_width=2,
-                      orig_height=2, source="x.png")
+    return ImageInput(
+        data=data,
+        mime_type="image/png",
+        width=2,
+        height=2,
+        orig_width=2,
+        orig_height=2,
+        source="x.png",
+    )
 
 
 def req(**kw: object) -> Request:
-    base: dict[str, object] = {"model": SPEC, "prompt": "How many?", "images": (img(),),
-                               "params": GenerationParams(temperature=0)}
+    base: dict[str, object] = {
+        "model": SPEC,
+        "prompt": "How many?",
+        "images": (img(),),
+        "params": GenerationParams(temperature=0),
+    }
     base.update(kw)
     return Request(**base)  # type: ignore[arg-type]
 
 
 def done(text: str = "27", raw: dict[str, Any] | None = None) -> Completion:
-    return Completion(text=text, usage=Usage(10, 2, 5, 1), latency_s=1.5, total_time_s=2.5,
-                      attempts=2, cost_usd=0.01, raw=raw)
+    return Completion(
+        text=text,
+        usage=Usage(10, 2, 5, 1),
+        latency_s=1.5,
+        total_time_s=2.5,
+        attempts=2,
+        cost_usd=0.01,
+        raw=raw,
+    )
 
 
 def test_key_changes_with_every_answer_relevant_field() -> None:
@@ -69,8 +88,12 @@ def test_store_and_load_roundtrip_with_layout(tmp_path: Path) -> None:
     loaded = cache.load(SPEC.name, key)
     assert loaded is not None
     assert loaded.replayed
-    assert (loaded.text, loaded.latency_s, loaded.total_time_s, loaded.attempts) == \
-        ("27", 1.5, 2.5, 2)
+    assert (loaded.text, loaded.latency_s, loaded.total_time_s, loaded.attempts) == (
+        "27",
+        1.5,
+        2.5,
+        2,
+    )
     assert loaded.usage == Usage(10, 2, 5, 1)
     assert loaded.cost_usd == 0.01
     entry = json.loads(path.read_text())
@@ -88,8 +111,11 @@ def test_empty_answers_are_not_stored(tmp_path: Path) -> None:
 
 def test_secrets_never_reach_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_KEY", "sk-very-secret-123")
-    raw = {"headers": {"Authorization": "Bearer sk-very-secret-123", "x-request-id": "r1"},
-           "echo": "key=sk-very-secret-123", "usage": {"input_tokens": 3}}
+    raw = {
+        "headers": {"Authorization": "Bearer sk-very-secret-123", "x-request-id": "r1"},
+        "echo": "key=sk-very-secret-123",
+        "usage": {"input_tokens": 3},
+    }
     cache = ResponseCache(tmp_path)
     path = cache.store(SPEC.name, request_key(req()), done(raw=raw), request=req())
     assert path is not None
@@ -97,8 +123,10 @@ def test_secrets_never_reach_the_cache(tmp_path: Path, monkeypatch: pytest.Monke
     assert "sk-very-secret-123" not in text
     assert "Authorization" not in text
     assert json.loads(text)["completion"]["raw"] == {
-        "headers": {"x-request-id": "r1"}, "echo": "key=[redacted]",
-        "usage": {"input_tokens": 3}}
+        "headers": {"x-request-id": "r1"},
+        "echo": "key=[redacted]",
+        "usage": {"input_tokens": 3},
+    }
 
 
 def test_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
@@ -134,19 +162,29 @@ def test_concurrent_processes_never_leave_partial_files(tmp_path: Path) -> None:
 
 def test_nearest_prefers_same_item_then_same_case(tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path)
-    cache.store(SPEC.name, request_key(req(prompt="other")), done(), request=req(),
-                job_key="other-item", label="b.yaml::z")
-    cache.store(SPEC.name, request_key(req(params=GenerationParams(temperature=0.5))), done(),
-                request=req(), job_key="item", label="a.yaml::c")
+    cache.store(
+        SPEC.name,
+        request_key(req(prompt="other")),
+        done(),
+        request=req(),
+        job_key="other-item",
+        label="b.yaml::z",
+    )
+    cache.store(
+        SPEC.name,
+        request_key(req(params=GenerationParams(temperature=0.5))),
+        done(),
+        request=req(),
+        job_key="item",
+        label="a.yaml::c",
+    )
     wanted = request_key(req())
-    near = ResponseCache(tmp_path).nearest(SPEC.name, wanted, job_key="item",
-                                           label="a.yaml::c")
+    near = ResponseCache(tmp_path).nearest(SPEC.name, wanted, job_key="item", label="a.yaml::c")
     assert near is not None
     rec, diff = near
     assert rec.key == "item"
     assert diff == ["params (temperature: 0.5 -> 0.0)"]
-    msg = cache.missing_message(SPEC.name, wanted, job_key="item", label="a.yaml::c",
-                                mode="none")
+    msg = cache.missing_message(SPEC.name, wanted, job_key="item", label="a.yaml::c", mode="none")
     assert "a.yaml::c" in msg
     assert str(cache.path_for(SPEC.name, wanted.digest)) in msg
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import http.server
 import threading
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 GOOD = """\
 category: Object Counting
@@ -144,11 +147,8 @@ def test_json_schema_is_exported_and_current() -> None:
 def test_yaml_syntax_error_names_file_line_column(project: pytest.Pytester) -> None:
     write(project, "bad.yaml", "category: X\ntask: vqa\ncases:\n  - id: a\n    prompt: [oops\n")
     out = collect_errors(project)
-    assert (
-        "evals/bad.yaml:6: YAML syntax error, column 1" in out
-        or "bad.yaml:" in out
-        and "YAML syntax error" in out
-        and "column" in out
+    assert "evals/bad.yaml:6: YAML syntax error, column 1" in out or (
+        "bad.yaml:" in out and "YAML syntax error" in out and "column" in out
     )
     assert "Traceback" not in out
 
@@ -200,7 +200,8 @@ def test_missing_required_field(project: pytest.Pytester) -> None:
 def test_duplicate_case_id(project: pytest.Pytester) -> None:
     write(project, "dup.yaml", GOOD.replace("read-label", "bottles-on-shelf"))
     out = collect_errors(project)
-    assert "dup.yaml:" in out and "case 'bottles-on-shelf': cases[1].id" in out, out
+    assert "dup.yaml:" in out, out
+    assert "case 'bottles-on-shelf': cases[1].id" in out, out
     assert "duplicate case id 'bottles-on-shelf' (first defined at line 4)" in out, out
 
 
@@ -247,7 +248,8 @@ def test_undecodable_image(project: pytest.Pytester) -> None:
     out = collect_errors(project)
     assert "bad.yaml:4: case 'bottles-on-shelf': cases[0].image: image '../img/fake.png'" in out
     assert "is not a decodable image" in out, out
-    assert "bad2.yaml:4: case 'bottles-on-shelf'" in out and "cannot be decoded" in out, out
+    assert "bad2.yaml:4: case 'bottles-on-shelf'" in out, out
+    assert "cannot be decoded" in out, out
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -312,6 +314,7 @@ def test_one_bad_file_does_not_stop_the_others(
     write(project, "bad.yaml", "cases: [\n")
     result = project.runpytest("--vision-models", "rapidocr", "-k", "bottles", *xdist_args)
     out = result.stdout.str()
-    assert "bad.yaml" in out and "YAML syntax error" in out, out
+    assert "bad.yaml" in out, out
+    assert "YAML syntax error" in out, out
     assert "1 skipped" in out, out
     assert result.ret == pytest.ExitCode.TESTS_FAILED

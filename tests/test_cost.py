@@ -18,8 +18,9 @@ def test_plain_input_and_output() -> None:
 
 def test_cached_tokens_billed_at_cached_price() -> None:
     # 1000 input of which 400 cached, 200 output (of which 150 reasoning: already inside).
-    usage = Usage(input_tokens=1000, cached_input_tokens=400, output_tokens=200,
-                  reasoning_tokens=150)
+    usage = Usage(
+        input_tokens=1000, cached_input_tokens=400, output_tokens=200, reasoning_tokens=150
+    )
     expected = (600 * 1.75 + 400 * 0.175 + 200 * 14.0) / 1e6
     assert compute_cost(usage, GPT52) == pytest.approx(expected)
 
@@ -53,9 +54,7 @@ def test_unpriced_model_costs_unknown_not_zero(pricing: Pricing) -> None:
     assert compute_cost(Usage(input_tokens=10, output_tokens=10), pricing) is None
 
 
-@pytest.mark.parametrize(
-    "usage", [Usage(), Usage(input_tokens=10), Usage(output_tokens=10)]
-)
+@pytest.mark.parametrize("usage", [Usage(), Usage(input_tokens=10), Usage(output_tokens=10)])
 def test_missing_usage_costs_unknown(usage: Usage) -> None:
     assert compute_cost(usage, GPT52) is None
 

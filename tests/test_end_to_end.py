@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
 
 from pytest_visionevals.testing.fake_server import FakeVLMServer, RecordedRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 SUITE = """\
 category: Object Counting
@@ -114,16 +117,19 @@ def test_every_case_for_every_model(
     result.assert_outcomes(passed=6, failed=3)
     assert server.request_count == 9
     gemma = [r for r in server.requests if r.api == "gemini"]
-    assert len(gemma) == 3 and all(r.images == 1 for r in gemma)
+    assert len(gemma) == 3
+    assert all(r.images == 1 for r in gemma)
     crate_prompt = next(r.prompt for r in gemma if "crate" in r.prompt)
-    assert "box_2d" in crate_prompt and "0-1000" in crate_prompt
+    assert "box_2d" in crate_prompt
+    assert "0-1000" in crate_prompt
     gpt = next(r.prompt for r in server.requests if r.api == "responses" and "crate" in r.prompt)
     assert "400x200" in gpt  # pixel format hint names the size of the image as sent
     # The failure shows what was expected and what the model said.
     result.stdout.fnmatch_lines(["*sign*fake-gpt*", "*CLOSED*"])
     # Keys never leak into reports.
     text = (project.path / "out.json").read_text()
-    assert "sk-test-secret-123" not in text and "gm-test-secret-456" not in text
+    assert "sk-test-secret-123" not in text
+    assert "gm-test-secret-456" not in text
 
 
 def test_replay_makes_no_calls(project: pytest.Pytester, server: FakeVLMServer) -> None:

@@ -29,18 +29,35 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-SPEC = ModelSpec(name="m1", provider="openai-compatible", model_id="m1-id",
-                 pricing=Pricing(input=1.0, output=2.0))
-IMG = ImageInput(data=b"\x89PNG fake", mime_type="image/png", width=4, height=4,
-                 orig_width=4, orig_height=4, source="a.png")
+SPEC = ModelSpec(
+    name="m1",
+    provider="openai-compatible",
+    model_id="m1-id",
+    pricing=Pricing(input=1.0, output=2.0),
+)
+IMG = ImageInput(
+    data=b"\x89PNG fake",
+    mime_type="image/png",
+    width=4,
+    height=4,
+    orig_width=4,
+    orig_height=4,
+    source="a.png",
+)
 
 
 class FakeProvider:
     """Answers ``answer:<prompt>`` after ``delay`` seconds; records concurrency."""
 
-    def __init__(self, delay: float = 0.0, *, fail: set[str] | None = None,
-                 empty: set[str] | None = None, creds: bool = True,
-                 crash: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        delay: float = 0.0,
+        *,
+        fail: set[str] | None = None,
+        empty: set[str] | None = None,
+        creds: bool = True,
+        crash: set[str] | None = None,
+    ) -> None:
         self.delay = delay
         self.fail = fail or set()
         self.empty = empty or set()
@@ -67,21 +84,33 @@ class FakeProvider:
             if request.prompt in self.fail:
                 raise ProviderError("HTTP 500 after 4 attempts")
             text = "" if request.prompt in self.empty else f"answer:{request.prompt}"
-            return Completion(text=text, usage=Usage(input_tokens=1000, output_tokens=500),
-                              latency_s=0.123, total_time_s=0.2, attempts=1)
+            return Completion(
+                text=text,
+                usage=Usage(input_tokens=1000, output_tokens=500),
+                latency_s=0.123,
+                total_time_s=0.2,
+                attempts=1,
+            )
         finally:
             with self._lock:
                 self.active -= 1
 
 
-def job(prompt: str, *, params: GenerationParams | None = None, repeat: int = 0,
-        key: str | None = None) -> CallJob:
+def job(
+    prompt: str, *, params: GenerationParams | None = None, repeat: int = 0, key: str | None = None
+) -> CallJob:
     def build() -> Request:
-        return Request(model=SPEC, prompt=prompt, images=(IMG,),
-                       params=params or GenerationParams())
+        return Request(
+            model=SPEC, prompt=prompt, images=(IMG,), params=params or GenerationParams()
+        )
 
-    return CallJob(key=key or f"evals/a.yaml::{prompt}[m1]", model=SPEC, build_request=build,
-                   repeat_index=repeat, label=f"a.yaml::{prompt}")
+    return CallJob(
+        key=key or f"evals/a.yaml::{prompt}[m1]",
+        model=SPEC,
+        build_request=build,
+        repeat_index=repeat,
+        label=f"a.yaml::{prompt}",
+    )
 
 
 def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -92,8 +121,7 @@ def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 def make_engine(provider: FakeProvider, concurrency: int = 4, **kw: object) -> Engine:
-    return Engine(concurrency=concurrency, provider_factory=lambda spec: provider,
-                  **kw)  # type: ignore[arg-type]
+    return Engine(concurrency=concurrency, provider_factory=lambda spec: provider, **kw)  # type: ignore[arg-type]
 
 
 def test_prefetch_runs_ahead_with_bounded_concurrency() -> None:
@@ -105,8 +133,9 @@ def test_prefetch_runs_ahead_with_bounded_concurrency() -> None:
     outcomes = [engine.result(j) for j in jobs]
     elapsed = time.perf_counter() - start
     engine.close()
-    assert [o.completion.text for o in outcomes if o.completion] == \
-        [f"answer:p{i}" for i in range(16)]
+    assert [o.completion.text for o in outcomes if o.completion] == [
+        f"answer:p{i}" for i in range(16)
+    ]
     assert provider.peak == 4
     assert elapsed < 0.6  # sequential would take 0.8 s, ideal is 0.2 s
     # started in the given order (threads of one wave may reach the provider in any order)
@@ -203,8 +232,9 @@ def test_cache_replays_and_keeps_original_figures(tmp_path: Path) -> None:
 
 def test_replay_needs_no_credentials(tmp_path: Path) -> None:
     make_engine(FakeProvider(), cache=ResponseCache(tmp_path)).result(job("x"))
-    engine = make_engine(FakeProvider(creds=False), cache=ResponseCache(tmp_path),
-                         record_mode="none")
+    engine = make_engine(
+        FakeProvider(creds=False), cache=ResponseCache(tmp_path), record_mode="none"
+    )
     assert engine.result(job("x")).status == "ok"
 
 
@@ -225,7 +255,8 @@ def test_errors_and_empty_answers_are_not_cached(tmp_path: Path) -> None:
 
 def test_record_none_missing_names_case_path_and_nearest(tmp_path: Path) -> None:
     make_engine(FakeProvider(), cache=ResponseCache(tmp_path)).result(
-        job("x", params=GenerationParams(temperature=0)))
+        job("x", params=GenerationParams(temperature=0))
+    )
     provider = FakeProvider()
     engine = make_engine(provider, cache=ResponseCache(tmp_path), record_mode="none")
     out = engine.result(job("x", params=GenerationParams(temperature=1)))
@@ -298,8 +329,9 @@ def test_budget_stops_new_calls_but_not_replays(tmp_path: Path) -> None:
     state = SharedState(tmp_path / "state.sqlite3")
     budget = Budget(state, "run-1", max_usd=0.003)  # each call costs $0.002
     provider = FakeProvider()
-    engine = make_engine(provider, concurrency=1, cache=ResponseCache(tmp_path / "cache"),
-                         budget=budget)
+    engine = make_engine(
+        provider, concurrency=1, cache=ResponseCache(tmp_path / "cache"), budget=budget
+    )
     outs = [engine.result(job(p)) for p in ("a", "b", "c", "old")]
     engine.close()
     assert [o.status for o in outs] == ["ok", "ok", "skipped", "ok"]
@@ -387,11 +419,16 @@ def make_project(pytester: pytest.Pytester, server: FakeVLMServer, n: int) -> No
     (pytester.path / "evals").mkdir()
     lines = ["category: C", "task: vqa", "cases:"]
     for i in range(n):
-        lines += [f"  - id: case{i:02d}", "    image: ../img.png",
-                  f"    prompt: question {i:02d}", "    expect: {equals: 'yes'}"]
+        lines += [
+            f"  - id: case{i:02d}",
+            "    image: ../img.png",
+            f"    prompt: question {i:02d}",
+            "    expect: {equals: 'yes'}",
+        ]
     (pytester.path / "evals" / "suite.yaml").write_text("\n".join(lines) + "\n")
     (pytester.path / "visionevals.models.yaml").write_text(
-        PLUGIN_CATALOG.format(url=server.openai_base_url))
+        PLUGIN_CATALOG.format(url=server.openai_base_url)
+    )
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -440,7 +477,8 @@ def test_plugin_replays_and_record_none_names_missing(
     result = run(pytester, "--vision-record", "none")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(
-        ["*no recorded answer for suite.yaml::case01*'none'*differs in: prompt*"])
+        ["*no recorded answer for suite.yaml::case01*'none'*differs in: prompt*"]
+    )
     assert server.request_count == 0
     # default mode 'once' refuses to re-record an item whose request changed ...
     run(pytester).assert_outcomes(passed=2, errors=1)

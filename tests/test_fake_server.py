@@ -20,7 +20,9 @@ def post(
     url: str, body: Any, headers: dict[str, str] | None = None, timeout: float = 5.0
 ) -> tuple[int, dict[str, str], bytes]:
     req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST",
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
@@ -33,19 +35,32 @@ def post(
 RESPONSES_BODY = {
     "model": "gpt-5.2",
     "instructions": "be brief",
-    "input": [{"role": "user", "content": [
-        {"type": "input_text", "text": "How many bottles are there?"},
-        {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "high"},
-    ]}],
+    "input": [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "How many bottles are there?"},
+                {
+                    "type": "input_image",
+                    "image_url": "data:image/png;base64,AAAA",
+                    "detail": "high",
+                },
+            ],
+        }
+    ],
 }
 
 
 def test_responses_route_usage_and_answer_mapping() -> None:
     usage = FakeUsage(input_tokens=300, cached_tokens=100, output_tokens=50, reasoning_tokens=30)
-    with FakeVLMServer(answer={"bottles": "27", "cats": "3"}, default_answer="?",
-                       usage=usage) as srv:
-        status, _, raw = post(f"{srv.openai_base_url}/responses", RESPONSES_BODY,
-                              {"Authorization": "Bearer sk-secret"})
+    with FakeVLMServer(
+        answer={"bottles": "27", "cats": "3"}, default_answer="?", usage=usage
+    ) as srv:
+        status, _, raw = post(
+            f"{srv.openai_base_url}/responses",
+            RESPONSES_BODY,
+            {"Authorization": "Bearer sk-secret"},
+        )
         assert status == 200
         body = json.loads(raw)
         msg = next(o for o in body["output"] if o["type"] == "message")
@@ -63,13 +78,19 @@ def test_responses_route_usage_and_answer_mapping() -> None:
 
 def test_chat_route_default_answer_and_function_answer() -> None:
     with FakeVLMServer(answer=lambda r: f"echo:{r.model}:{r.images}") as srv:
-        body = {"model": "llava", "messages": [
-            {"role": "system", "content": "sys"},
-            {"role": "user", "content": [
-                {"type": "text", "text": "hi"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
-            ]},
-        ]}
+        body = {
+            "model": "llava",
+            "messages": [
+                {"role": "system", "content": "sys"},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "hi"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
+                    ],
+                },
+            ],
+        }
         status, _, raw = post(f"{srv.openai_base_url}/chat/completions", body)
         assert status == 200
         data = json.loads(raw)
@@ -83,10 +104,20 @@ def test_chat_route_default_answer_and_function_answer() -> None:
 def test_gemini_route_with_thought_part(version: str) -> None:
     usage = FakeUsage(input_tokens=294, output_tokens=214, reasoning_tokens=150)
     with FakeVLMServer(default_answer="a cat", usage=usage, thought_text="thinking") as srv:
-        body = {"contents": [{"role": "user", "parts": [
-            {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}, {"text": "what?"}]}]}
+        body = {
+            "contents": [
+                {
+                    "role": "user",
+                    "parts": [
+                        {"inlineData": {"mimeType": "image/png", "data": "AAAA"}},
+                        {"text": "what?"},
+                    ],
+                }
+            ]
+        }
         status, _, raw = post(
-            f"{srv.base_url}/{version}/models/gemma-4-26b-a4b-it:generateContent", body,
+            f"{srv.base_url}/{version}/models/gemma-4-26b-a4b-it:generateContent",
+            body,
             {"x-goog-api-key": "g-secret"},
         )
         assert status == 200
@@ -94,8 +125,11 @@ def test_gemini_route_with_thought_part(version: str) -> None:
         parts = data["candidates"][0]["content"]["parts"]
         assert parts == [{"text": "thinking", "thought": True}, {"text": "a cat"}]
         meta = data["usageMetadata"]
-        assert (meta["promptTokenCount"], meta["candidatesTokenCount"],
-                meta["thoughtsTokenCount"]) == (294, 64, 150)
+        assert (
+            meta["promptTokenCount"],
+            meta["candidatesTokenCount"],
+            meta["thoughtsTokenCount"],
+        ) == (294, 64, 150)
         rec = srv.requests[0]
         assert (rec.model, rec.images, rec.prompt) == ("gemma-4-26b-a4b-it", 1, "what?")
         assert rec.headers["x-goog-api-key"] == "<redacted>"
@@ -153,9 +187,20 @@ def test_latency_and_32_concurrent_connections() -> None:
 
 def test_runs_as_a_script_and_prints_the_base_url() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_visionevals.testing.fake_server", "--port", "0",
-         "--latency", "0", "--answer", "hello"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest_visionevals.testing.fake_server",
+            "--port",
+            "0",
+            "--latency",
+            "0",
+            "--answer",
+            "hello",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None

@@ -23,9 +23,16 @@ if TYPE_CHECKING:
 
 
 def res(model: str, category: str, outcome: str, case: str, **kw: Any) -> CaseResult:
-    return empty_result(nodeid=f"e.yaml::{case}[{model}]", file="e.yaml", case_id=case,
-                        model=model, category=category, outcome=outcome,
-                        score={"passed": 1.0, "failed": 0.0}.get(outcome), **kw)
+    return empty_result(
+        nodeid=f"e.yaml::{case}[{model}]",
+        file="e.yaml",
+        case_id=case,
+        model=model,
+        category=category,
+        outcome=outcome,
+        score={"passed": 1.0, "failed": 0.0}.get(outcome),
+        **kw,
+    )
 
 
 def card_of(spec: dict[str, dict[str, tuple[int, int]]], **kw: Any) -> Scorecard:
@@ -34,31 +41,46 @@ def card_of(spec: dict[str, dict[str, tuple[int, int]]], **kw: Any) -> Scorecard
     for model, cats in spec.items():
         for cat, (passed, n) in cats.items():
             for i in range(n):
-                results.append(res(model, cat, "passed" if i < passed else "failed",
-                                   f"{cat}-{i}", **kw))
+                results.append(
+                    res(model, cat, "passed" if i < passed else "failed", f"{cat}-{i}", **kw)
+                )
     return Scorecard.build(results)
 
 
-CARD = {"gpt-5.2": {"Object Counting": (4, 10), "OCR": (9, 10)},
-        "gemma": {"Object Counting": (6, 10), "OCR": (8, 10)}}
+CARD = {
+    "gpt-5.2": {"Object Counting": (4, 10), "OCR": (9, 10)},
+    "gemma": {"Object Counting": (6, 10), "OCR": (8, 10)},
+}
 
 
 # -- parsing -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("raw", "scope", "value"), [
-    ("0.7", None, 0.7), ("70%", None, 0.7), ("Object Counting=0.5", "Object Counting", 0.5),
-    ("gpt-5.2=80%", "gpt-5.2", 0.8), (" a = 1 ", "a", 1.0),
-])
+
+@pytest.mark.parametrize(
+    ("raw", "scope", "value"),
+    [
+        ("0.7", None, 0.7),
+        ("70%", None, 0.7),
+        ("Object Counting=0.5", "Object Counting", 0.5),
+        ("gpt-5.2=80%", "gpt-5.2", 0.8),
+        (" a = 1 ", "a", 1.0),
+    ],
+)
 def test_threshold_parse(raw: str, scope: str | None, value: float) -> None:
     t = Threshold.parse(raw)
     assert t.scope == scope
     assert t.min_score == pytest.approx(value)
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ("seventy", "not a number"), ("70", "outside 0..1"), ("=0.5", "empty scope"),
-    ("Counting=", "not a number"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("seventy", "not a number"),
+        ("70", "outside 0..1"),
+        ("=0.5", "empty scope"),
+        ("Counting=", "not a number"),
+    ],
+)
 def test_threshold_parse_errors(raw: str, message: str) -> None:
     with pytest.raises(GateError, match=message):
         Threshold.parse(raw)
@@ -76,8 +98,12 @@ def test_option_errors() -> None:
 def test_scope_resolution_models_before_categories() -> None:
     cfg = GateConfig.from_options(["gpt-5.2=0.8", "OCR=0.5", "0.6", "both=0.1"])
     checks = cfg.checks(known_models=["gpt-5.2", "both"], known_categories=["OCR", "both"])
-    assert checks[:4] == [ModelCheck("gpt-5.2", 0.8), CategoryCheck("OCR", 0.5),
-                          OverallCheck(0.6), ModelCheck("both", 0.1)]
+    assert checks[:4] == [
+        ModelCheck("gpt-5.2", 0.8),
+        CategoryCheck("OCR", 0.5),
+        OverallCheck(0.6),
+        ModelCheck("both", 0.1),
+    ]
     assert checks[4] == CoverageCheck(0.9)  # default coverage whenever gating
 
 
@@ -102,6 +128,7 @@ def test_inactive_without_options() -> None:
 
 # -- evaluation ----------------------------------------------------------------------------
 
+
 def test_overall_applies_to_every_model() -> None:
     verdict = evaluate(GateConfig.from_options(["0.66"]), card_of(CARD))
     assert not verdict.passed  # gpt-5.2 13/20 = 65%
@@ -124,8 +151,11 @@ def test_category_and_model_thresholds() -> None:
 
 
 def test_category_not_supported_is_not_checked() -> None:
-    results = [res("ocr", "Counting", "skipped", "a", reason="not supported: vqa"),
-               res("ocr", "OCR", "passed", "b"), res("vlm", "Counting", "passed", "a")]
+    results = [
+        res("ocr", "Counting", "skipped", "a", reason="not supported: vqa"),
+        res("ocr", "OCR", "passed", "b"),
+        res("vlm", "Counting", "passed", "a"),
+    ]
     v = evaluate(GateConfig.from_options(["Counting=0.5"]), Scorecard.build(results))
     assert v.passed, v.summary_lines()
     assert any("not supported" in x.text for x in v.lines)
@@ -142,13 +172,15 @@ def test_coverage_gate_default_and_explicit() -> None:
 
 
 def test_cost_gate_counts_judge_and_notes_unknown() -> None:
-    results = [res("m", "C", "passed", "a", cost_usd=0.5, judge_cost_usd=0.25),
-               res("m", "C", "passed", "b", cost_usd=None)]
-    v = evaluate(GateConfig.from_options(max_cost=1.0, min_coverage=0.0),
-                 Scorecard.build(results))
+    results = [
+        res("m", "C", "passed", "a", cost_usd=0.5, judge_cost_usd=0.25),
+        res("m", "C", "passed", "b", cost_usd=None),
+    ]
+    v = evaluate(GateConfig.from_options(max_cost=1.0, min_coverage=0.0), Scorecard.build(results))
     assert v.passed
-    assert v.lines[-1].text == ("cost $0.7500 <= $1.0000 "
-                                "(1 answered cases of unknown cost not counted)")
+    assert v.lines[-1].text == (
+        "cost $0.7500 <= $1.0000 (1 answered cases of unknown cost not counted)"
+    )
     v = evaluate(GateConfig.from_options(max_cost=0.7), Scorecard.build(results))
     assert not v.passed
 
@@ -156,8 +188,10 @@ def test_cost_gate_counts_judge_and_notes_unknown() -> None:
 def test_baseline_regression(tmp_path: Path) -> None:
     base = tmp_path / "base.json"
     base.write_text(json.dumps({"schema_version": 1, "scorecard": card_of(CARD).to_dict()}))
-    worse = {"gpt-5.2": {"Object Counting": (3, 10), "OCR": (9, 10)},
-             "gemma": {"Object Counting": (6, 10), "OCR": (8, 10)}}
+    worse = {
+        "gpt-5.2": {"Object Counting": (3, 10), "OCR": (9, 10)},
+        "gemma": {"Object Counting": (6, 10), "OCR": (8, 10)},
+    }
     v = evaluate(GateConfig.from_options(baseline=str(base), max_regression=5), card_of(worse))
     assert not v.passed
     failed = [x.text for x in v.lines if not x.passed]

@@ -36,20 +36,27 @@ FOLDERS = {
 
 
 def _tree(root: Path, pattern: str) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob(pattern)) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob(pattern))
+        if p.is_file()
+    }
 
 
 def _generated_yaml(root: Path) -> dict[str, bytes]:
-    return {k: v for k, v in _tree(root, "*.yaml").items()
-            if GENERATED_MARK.encode() in v[:300]}
+    return {k: v for k, v in _tree(root, "*.yaml").items() if GENERATED_MARK.encode() in v[:300]}
 
 
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("suite")
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -72,8 +79,13 @@ def test_eval_yaml_reproduces_byte_for_byte(regenerated: Path) -> None:
 
 
 def test_two_runs_are_identical(regenerated: Path, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert _tree(tmp_path, "*") == _tree(regenerated, "*")
 
@@ -95,8 +107,7 @@ def test_category_case_counts() -> None:
 
 
 def test_images_stay_small() -> None:
-    total = sum(p.stat().st_size for p in (ROOT / "fixtures" / "images").rglob("*")
-                if p.is_file())
+    total = sum(p.stat().st_size for p in (ROOT / "fixtures" / "images").rglob("*") if p.is_file())
     assert total < 5_000_000, f"fixtures/images is {total / 1e6:.1f} MB"
 
 

@@ -18,38 +18,83 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCRIPT_ANSWER = "<script>window.pwned=1</script>"
 IMG_ANSWER = '<img src=x onerror="window.pwned=1">'
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="needs Debian's chromium at /usr/bin/chromium "
-                                       "(apt-get install -y chromium)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+)
 
 
 def verdict(expected: list[list[int]], predicted: list[list[int]]) -> dict[str, Any]:
     # Boxes nested in a child verdict, as combinators produce them.
-    child = {"assertion": "boxes", "passed": False, "score": 0.5, "explanation": "IoU 0.4",
-             "parsed": None, "children": [],
-             "details": {"expected_boxes": [{"box": b, "label": "bottle"} for b in expected],
-                         "predicted_boxes": [{"box": b, "label": None} for b in predicted]}}
-    return {"assertion": "all", "passed": False, "score": 0.5, "explanation": "",
-            "parsed": None, "details": {}, "children": [child]}
+    child = {
+        "assertion": "boxes",
+        "passed": False,
+        "score": 0.5,
+        "explanation": "IoU 0.4",
+        "parsed": None,
+        "children": [],
+        "details": {
+            "expected_boxes": [{"box": b, "label": "bottle"} for b in expected],
+            "predicted_boxes": [{"box": b, "label": None} for b in predicted],
+        },
+    }
+    return {
+        "assertion": "all",
+        "passed": False,
+        "score": 0.5,
+        "explanation": "",
+        "parsed": None,
+        "details": {},
+        "children": [child],
+    }
 
 
 def results(image: Path) -> list[CaseResult]:
     def make(model: str, case: str, category: str, outcome: str, **kw: Any) -> CaseResult:
-        return empty_result(nodeid=f"evals/e.yaml::{case}[{model}]", file="evals/e.yaml",
-                            case_id=case, model=model, category=category, task="detection",
-                            outcome=outcome, prompt="Find the bottles.", images=[str(image)],
-                            score={"passed": 1.0, "failed": 0.0}.get(outcome), **kw)
+        return empty_result(
+            nodeid=f"evals/e.yaml::{case}[{model}]",
+            file="evals/e.yaml",
+            case_id=case,
+            model=model,
+            category=category,
+            task="detection",
+            outcome=outcome,
+            prompt="Find the bottles.",
+            images=[str(image)],
+            score={"passed": 1.0, "failed": 0.0}.get(outcome),
+            **kw,
+        )
 
     return [
-        make("alpha", "boxes-case", "Detection", "failed", answer=SCRIPT_ANSWER,
-             verdict=verdict([[10, 20, 60, 80]], [[100, 50, 150, 90]])),
-        make("beta", "boxes-case", "Detection", "passed", answer=IMG_ANSWER,
-             verdict=verdict([[10, 20, 60, 80]], [[12, 22, 58, 78]])),
+        make(
+            "alpha",
+            "boxes-case",
+            "Detection",
+            "failed",
+            answer=SCRIPT_ANSWER,
+            verdict=verdict([[10, 20, 60, 80]], [[100, 50, 150, 90]]),
+        ),
+        make(
+            "beta",
+            "boxes-case",
+            "Detection",
+            "passed",
+            answer=IMG_ANSWER,
+            verdict=verdict([[10, 20, 60, 80]], [[12, 22, 58, 78]]),
+        ),
         make("alpha", "count-case", "Counting", "passed", answer="27"),
         make("beta", "count-case", "Counting", "error", reason="HTTP 500 after 4 attempts"),
     ]
@@ -72,8 +117,11 @@ def browser_page(page_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM),
-            headless=True, args=ARGS)
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=ARGS,
+        )
         try:
             page = context.new_page()
             errors: list[str] = []
@@ -87,8 +135,11 @@ def browser_page(page_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def visible_cases(page: Any) -> list[str]:
-    return list(page.eval_on_selector_all(
-        "section.case", "els => els.filter(e => !e.hidden).map(e => e.dataset.key)"))
+    return list(
+        page.eval_on_selector_all(
+            "section.case", "els => els.filter(e => !e.hidden).map(e => e.dataset.key)"
+        )
+    )
 
 
 def test_page_renders(browser_page: Any) -> None:
@@ -110,12 +161,14 @@ def test_boxes_drawn_at_the_right_coordinates(browser_page: Any) -> None:
     expected = page.eval_on_selector_all(
         f"{section} g.expected rect",
         "rs => rs.map(r => [r.x.baseVal.value, r.y.baseVal.value, "
-        "r.width.baseVal.value, r.height.baseVal.value])")
+        "r.width.baseVal.value, r.height.baseVal.value])",
+    )
     assert expected == [[10, 20, 50, 60]]
     alpha = page.eval_on_selector_all(
         f'{section} g.predicted[data-model="alpha"] rect',
         "rs => rs.map(r => [r.x.baseVal.value, r.y.baseVal.value, "
-        "r.width.baseVal.value, r.height.baseVal.value])")
+        "r.width.baseVal.value, r.height.baseVal.value])",
+    )
     assert alpha == [[100, 50, 50, 40]]
     # The overlay is laid out over the image, scaled with it.
     box = page.locator(f'{section} g.predicted[data-model="beta"] rect').bounding_box()
@@ -144,17 +197,20 @@ def test_filters(browser_page: Any) -> None:
     page.select_option("#f-outcome", "error")
     assert visible_cases(page) == [key_count]
     shown = page.eval_on_selector_all(
-        ".answer", "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.model)")
+        ".answer", "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.model)"
+    )
     assert shown == ["beta"]
     page.select_option("#f-outcome", "")
     page.uncheck('input.f-model[value="beta"]')
     assert sorted(visible_cases(page)) == [key_boxes, key_count]
     models = page.eval_on_selector_all(
-        ".answer", "els => els.filter(e => !e.hidden).map(e => e.dataset.model)")
+        ".answer", "els => els.filter(e => !e.hidden).map(e => e.dataset.model)"
+    )
     assert set(models) == {"alpha"}
     hidden_group = page.eval_on_selector(
         f'section.case[data-key="{key_boxes}"] g.predicted[data-model="beta"]',
-        "g => getComputedStyle(g).display")
+        "g => getComputedStyle(g).display",
+    )
     assert hidden_group == "none"
     page.select_option("#f-outcome", "error")  # beta's error hidden by the model filter
     assert visible_cases(page) == []

@@ -69,14 +69,16 @@ VOLATILE = {"latency_s", "total_time_s", "created_at", "p50", "p95", "avg"}
 
 @pytest.fixture
 def server() -> Iterator[FakeVLMServer]:
-    with FakeVLMServer(answer={"bottles": "3", "cans": "4", "crates": "2",
-                               "label": "ACME corp"}) as srv:
+    with FakeVLMServer(
+        answer={"bottles": "3", "cans": "4", "crates": "2", "label": "ACME corp"}
+    ) as srv:
         yield srv
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, server: FakeVLMServer,
-            monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def project(
+    pytester: pytest.Pytester, server: FakeVLMServer, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     monkeypatch.delenv("VISIONEVALS_TEST_MISSING_KEY", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     pytester.makeini(f"[pytest]\nvision_models = {MODELS}\n")
@@ -86,7 +88,8 @@ def project(pytester: pytest.Pytester, server: FakeVLMServer,
     (pytester.path / "evals" / "counting.yaml").write_text(COUNTING)
     (pytester.path / "evals" / "docs.yaml").write_text(DOCS)
     (pytester.path / "visionevals.models.yaml").write_text(
-        CATALOG.replace("{url}", server.openai_base_url))
+        CATALOG.replace("{url}", server.openai_base_url)
+    )
     return pytester
 
 
@@ -98,8 +101,9 @@ def stable(value: Any) -> Any:
     return value
 
 
-def test_same_scorecard_with_and_without_xdist(project: pytest.Pytester, xdist_args: list[str],
-                                               snapshot: SnapshotAssertion) -> None:
+def test_same_scorecard_with_and_without_xdist(
+    project: pytest.Pytester, xdist_args: list[str], snapshot: SnapshotAssertion
+) -> None:
     out = project.path / "out.json"
     result = project.runpytest("--vision-json", str(out), *xdist_args)
     result.assert_outcomes(passed=5, failed=2, skipped=5)
@@ -108,21 +112,30 @@ def test_same_scorecard_with_and_without_xdist(project: pytest.Pytester, xdist_a
     assert doc["complete"] is True
     assert [r["nodeid"] for r in doc["results"]] == sorted(
         (r["nodeid"] for r in doc["results"]),
-        key=lambda n: (n.split("::")[0], n.split("::")[1].split("[")[0], n))
+        key=lambda n: (n.split("::")[0], n.split("::")[1].split("[")[0], n),
+    )
     assert stable(doc["scorecard"]) == snapshot
     # The table is printed once, by the controller.
     assert result.stdout.str().count("= vision scorecard =") == 1
 
 
-def test_reports_gate_and_step_summary(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                       tmp_path: Path) -> None:
+def test_reports_gate_and_step_summary(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     summary = tmp_path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    md, page, junit = (project.path / "r.md", project.path / "r.html",
-                       project.path / "junit.xml")
-    result = project.runpytest("--vision-models", "local-a,local-b", "--vision-fail-under",
-                               "0.6", "--vision-md", str(md), "--vision-html", str(page),
-                               f"--junitxml={junit}")
+    md, page, junit = (project.path / "r.md", project.path / "r.html", project.path / "junit.xml")
+    result = project.runpytest(
+        "--vision-models",
+        "local-a,local-b",
+        "--vision-fail-under",
+        "0.6",
+        "--vision-md",
+        str(md),
+        "--vision-html",
+        str(page),
+        f"--junitxml={junit}",
+    )
     # Two wrong answers fail two items, but the gate passes: exit status 0.
     assert result.ret == 0, result.stdout.str()
     text = result.stdout.str()
@@ -138,8 +151,9 @@ def test_reports_gate_and_step_summary(project: pytest.Pytester, monkeypatch: py
     assert props["vision_cost_usd[local-b]"] == "unknown"
     assert props["vision_gate"] == "passed"
 
-    failing = project.runpytest("--vision-models", "local-a", "--vision-fail-under",
-                                "Object Counting=0.7")
+    failing = project.runpytest(
+        "--vision-models", "local-a", "--vision-fail-under", "Object Counting=0.7"
+    )
     assert failing.ret == 1
     assert "FAIL  local-a Object Counting 66.7% (2/3) < 70.0%" in failing.stdout.str()
 
@@ -147,31 +161,41 @@ def test_reports_gate_and_step_summary(project: pytest.Pytester, monkeypatch: py
 def test_junit_per_case_properties(project: pytest.Pytester) -> None:
     junit = project.path / "junit.xml"
     # Per-case properties need junit_family=xunit1 or legacy (pytest's rule).
-    project.runpytest("--vision-models", "local-a", f"--junitxml={junit}",
-                      "-o", "junit_family=xunit1")
-    case = next(c for c in ET.parse(junit).getroot().iter("testcase")
-                if c.get("name") == "bottles[local-a]")
+    project.runpytest(
+        "--vision-models", "local-a", f"--junitxml={junit}", "-o", "junit_family=xunit1"
+    )
+    case = next(
+        c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == "bottles[local-a]"
+    )
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
     assert props["vision_model"] == "local-a"
     assert props["vision_outcome"] == "passed"
     assert props["vision_score"] == "1.0"
 
 
-def test_unknown_gate_scope_fails_before_any_call(project: pytest.Pytester,
-                                                  server: FakeVLMServer) -> None:
-    result = project.runpytest("--vision-models", "local-a", "--vision-fail-under",
-                               "Counting=0.5", "-p", "no:xdist")
+def test_unknown_gate_scope_fails_before_any_call(
+    project: pytest.Pytester, server: FakeVLMServer
+) -> None:
+    result = project.runpytest(
+        "--vision-models", "local-a", "--vision-fail-under", "Counting=0.5", "-p", "no:xdist"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown scope 'Counting'; known models: *local-a*; "
-                                 "known categories: Document Understanding, Object Counting*"])
+    result.stderr.fnmatch_lines(
+        [
+            "*unknown scope 'Counting'; known models: *local-a*; "
+            "known categories: Document Understanding, Object Counting*"
+        ]
+    )
     assert server.request_count == 0
 
 
 def test_unknown_gate_scope_under_xdist_is_a_usage_error_at_the_end(
-        project: pytest.Pytester) -> None:
+    project: pytest.Pytester,
+) -> None:
     # The xdist controller does not collect, so the scope is checked with the results.
-    result = project.runpytest("--vision-models", "local-a", "--vision-fail-under",
-                               "Counting=0.5", "-n", "2")
+    result = project.runpytest(
+        "--vision-models", "local-a", "--vision-fail-under", "Counting=0.5", "-n", "2"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*vision gate: ERROR *unknown scope 'Counting'*"])
 
@@ -212,8 +236,9 @@ def test_gate_does_not_hide_broken_files_or_other_tests(project: pytest.Pytester
     assert result.ret == 1, result.stdout.str()  # a file that did not collect still fails
 
 
-def test_repeats_show_pass_at_k_and_flaky_cases(project: pytest.Pytester,
-                                                server: FakeVLMServer) -> None:
+def test_repeats_show_pass_at_k_and_flaky_cases(
+    project: pytest.Pytester, server: FakeVLMServer
+) -> None:
     calls = {"n": 0}
 
     def answer(req: Any) -> str:
@@ -224,8 +249,16 @@ def test_repeats_show_pass_at_k_and_flaky_cases(project: pytest.Pytester,
 
     server.answer = answer
     out = project.path / "rep.json"
-    result = project.runpytest("--vision-models", "local-a", "--vision-repeat", "3",
-                               "--vision-record", "all", "--vision-json", str(out))
+    result = project.runpytest(
+        "--vision-models",
+        "local-a",
+        "--vision-repeat",
+        "3",
+        "--vision-record",
+        "all",
+        "--vision-json",
+        str(out),
+    )
     rep = json.loads(out.read_text())["scorecard"]["per_model"]["local-a"]["repeats"]
     assert rep["k"] == 3
     assert rep["flaky"] == ["evals/counting.yaml::cans"]

@@ -22,10 +22,13 @@ class Clock:
 
 
 def test_format_stats() -> None:
-    text = format_stats(Stats(done=12, in_flight=8, retried=1, replayed=3, errors=2,
-                              spent_usd=0.01234, unpriced=4))
-    assert text == ("[vision calls: 12 done | 8 in flight | 1 retried | 3 replayed | "
-                    "2 errors | $0.0123 spent (+4 unpriced)]")
+    text = format_stats(
+        Stats(done=12, in_flight=8, retried=1, replayed=3, errors=2, spent_usd=0.01234, unpriced=4)
+    )
+    assert text == (
+        "[vision calls: 12 done | 8 in flight | 1 retried | 3 replayed | "
+        "2 errors | $0.0123 spent (+4 unpriced)]"
+    )
     assert format_stats(Stats()) == "[vision calls: 0 done | 0 in flight | $0.0000 spent]"
 
 
@@ -75,9 +78,11 @@ def test_engine_draws_while_waiting_and_clears_before_returning() -> None:
     line = StatusLine(out.append, lambda: 200, interval_s=0.02)
     provider = Slow()
     engine = Engine(concurrency=2, progress=line, provider_factory=lambda s: provider)
-    job = CallJob(key="k", model=spec,
-                  build_request=lambda: Request(model=spec, prompt="p", images=(),
-                                                params=GenerationParams()))
+    job = CallJob(
+        key="k",
+        model=spec,
+        build_request=lambda: Request(model=spec, prompt="p", images=(), params=GenerationParams()),
+    )
     engine.prefetch([job])
     threading.Timer(0.15, provider.release.set).start()
     start = time.perf_counter()

@@ -39,10 +39,15 @@ def spec(srv: FakeVLMServer | None, **overrides: Any) -> ModelSpec:
 def request(model: ModelSpec, **kw: Any) -> Request:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, format="PNG")
-    return Request(model=model, prompt="Please read the sign.",
-                   images=(prepare_image(buf.getvalue(), "sign.png"),),
-                   params=kw.pop("params", None) or model.params,
-                   timeout_s=5.0, max_attempts=kw.pop("max_attempts", 2), **kw)
+    return Request(
+        model=model,
+        prompt="Please read the sign.",
+        images=(prepare_image(buf.getvalue(), "sign.png"),),
+        params=kw.pop("params", None) or model.params,
+        timeout_s=5.0,
+        max_attempts=kw.pop("max_attempts", 2),
+        **kw,
+    )
 
 
 def test_body_usage_and_dummy_key(server: FakeVLMServer) -> None:
@@ -69,11 +74,11 @@ def test_body_usage_and_dummy_key(server: FakeVLMServer) -> None:
 
 
 def test_options_reasoning_effort_json_and_max_tokens_field(server: FakeVLMServer) -> None:
-    model = spec(server, options={"send_reasoning_effort": True,
-                                  "max_tokens_field": "max_completion_tokens"})
+    model = spec(
+        server, options={"send_reasoning_effort": True, "max_tokens_field": "max_completion_tokens"}
+    )
     params = GenerationParams(reasoning_effort="high", max_output_tokens=64, detail="low", seed=7)
-    OpenAICompatProvider(model, policy=FAST).complete(
-        request(model, params=params, json_mode=True))
+    OpenAICompatProvider(model, policy=FAST).complete(request(model, params=params, json_mode=True))
     body = server.requests[-1].body
     assert body["reasoning_effort"] == "high"
     assert body["max_completion_tokens"] == 64
@@ -83,8 +88,9 @@ def test_options_reasoning_effort_json_and_max_tokens_field(server: FakeVLMServe
     assert body["messages"][0]["content"][1]["image_url"]["detail"] == "low"
 
 
-def test_key_env_required_when_named(server: FakeVLMServer,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_env_required_when_named(
+    server: FakeVLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = spec(server, api_key_env="OPENROUTER_API_KEY")
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
     with pytest.raises(MissingCredentials, match="OPENROUTER_API_KEY"):

@@ -49,9 +49,13 @@ def jpeg() -> bytes:
 def request(model: ModelSpec, prompt: str = "What animal is this, a cat?", **kw: Any) -> Request:
     params = kw.pop("params", None) or model.params
     return Request(
-        model=model, prompt=prompt, images=(prepare_image(jpeg(), "pet.jpg"),),
-        params=params, timeout_s=kw.pop("timeout_s", 5.0),
-        max_attempts=kw.pop("max_attempts", 3), **kw,
+        model=model,
+        prompt=prompt,
+        images=(prepare_image(jpeg(), "pet.jpg"),),
+        params=params,
+        timeout_s=kw.pop("timeout_s", 5.0),
+        max_attempts=kw.pop("max_attempts", 3),
+        **kw,
     )
 
 
@@ -116,7 +120,8 @@ def test_gemma3_folds_system_into_prompt_and_skips_json_mode(server: FakeVLMServ
     body = server.requests[-1].body
     assert "systemInstruction" not in body
     assert body["contents"][0]["parts"][1]["text"] == (
-        "You count things.\n\nWhat animal is this, a cat?")
+        "You count things.\n\nWhat animal is this, a cat?"
+    )
     assert "responseMimeType" not in body["generationConfig"]
 
 
@@ -127,7 +132,11 @@ def test_gemma4_thought_parts_dropped_and_counted(server: FakeVLMServer) -> None
     assert out.text == "a cat"
     u = out.usage
     assert (u.input_tokens, u.cached_input_tokens, u.output_tokens, u.reasoning_tokens) == (
-        294, 0, 214, 150)
+        294,
+        0,
+        214,
+        150,
+    )
     assert out.cost_usd == pytest.approx((294 * 0.06 + 214 * 0.33) / 1e6)
     assert out.raw is not None
     assert "sdk_http_response" not in out.raw
@@ -209,8 +218,10 @@ def test_catalog_base_url_wins(server: FakeVLMServer, monkeypatch: pytest.Monkey
 
 def test_blocked_prompt_is_an_error(server: FakeVLMServer) -> None:
     def blocked(_: Any, payload: dict[str, Any]) -> dict[str, Any]:
-        return {"promptFeedback": {"blockReason": "SAFETY"},
-                "usageMetadata": {"promptTokenCount": 5}}
+        return {
+            "promptFeedback": {"blockReason": "SAFETY"},
+            "usageMetadata": {"promptTokenCount": 5},
+        }
 
     server.response_hook = blocked
     with pytest.raises(ProviderError, match=r"no answer candidates.*SAFETY"):
@@ -237,7 +248,6 @@ def test_one_provider_shared_by_32_threads(server: FakeVLMServer) -> None:
     p = provider()
     model = spec()
     with ThreadPoolExecutor(max_workers=32) as pool:
-        outs = list(pool.map(lambda i: p.complete(request(model, prompt=f"cat {i}")),
-                             range(32)))
+        outs = list(pool.map(lambda i: p.complete(request(model, prompt=f"cat {i}")), range(32)))
     assert [o.text for o in outs] == ["a cat"] * 32
     assert server.request_count == 32

@@ -48,9 +48,13 @@ def png() -> bytes:
 def request(model: ModelSpec, prompt: str = "How many bottles?", **kw: Any) -> Request:
     params = kw.pop("params", None) or model.params
     return Request(
-        model=model, prompt=prompt, images=(prepare_image(png(), "shelf.png"),),
-        params=params, timeout_s=kw.pop("timeout_s", 5.0),
-        max_attempts=kw.pop("max_attempts", 3), **kw,
+        model=model,
+        prompt=prompt,
+        images=(prepare_image(png(), "shelf.png"),),
+        params=params,
+        timeout_s=kw.pop("timeout_s", 5.0),
+        max_attempts=kw.pop("max_attempts", 3),
+        **kw,
     )
 
 
@@ -79,7 +83,7 @@ def test_request_body_and_answer(server: FakeVLMServer) -> None:
     assert image_part["detail"] == "high"
     prefix = "data:image/png;base64,"
     assert image_part["image_url"].startswith(prefix)
-    assert base64.b64decode(image_part["image_url"][len(prefix):]) == png()
+    assert base64.b64decode(image_part["image_url"][len(prefix) :]) == png()
 
 
 def test_temperature_sent_with_reasoning_none_and_json_mode(server: FakeVLMServer) -> None:
@@ -94,12 +98,17 @@ def test_temperature_sent_with_reasoning_none_and_json_mode(server: FakeVLMServe
 
 
 def test_usage_and_cost(server: FakeVLMServer) -> None:
-    server.usage = FakeUsage(input_tokens=1000, cached_tokens=400, output_tokens=200,
-                             reasoning_tokens=150)
+    server.usage = FakeUsage(
+        input_tokens=1000, cached_tokens=400, output_tokens=200, reasoning_tokens=150
+    )
     out = provider().complete(request(spec()))
     u = out.usage
     assert (u.input_tokens, u.cached_input_tokens, u.output_tokens, u.reasoning_tokens) == (
-        1000, 400, 200, 150)
+        1000,
+        400,
+        200,
+        150,
+    )
     assert out.cost_usd == pytest.approx((600 * 1.75 + 400 * 0.175 + 200 * 14.0) / 1e6)
     assert out.attempts == 1
     assert 0 < out.latency_s <= out.total_time_s
@@ -196,8 +205,9 @@ def test_catalog_base_url_wins_over_env(
     assert provider(model).complete(request(model)).text == "27"
 
 
-def test_env_base_url_change_is_picked_up(server: FakeVLMServer,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_base_url_change_is_picked_up(
+    server: FakeVLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p = provider()
     p.complete(request(spec()))
     with FakeVLMServer(default_answer="other server") as other:
@@ -212,8 +222,9 @@ def test_one_provider_shared_by_32_threads(server: FakeVLMServer) -> None:
     p = provider()
     model = spec()
     with ThreadPoolExecutor(max_workers=32) as pool:
-        outs = list(pool.map(lambda i: p.complete(request(model, prompt=f"bottles {i}")),
-                             range(32)))
+        outs = list(
+            pool.map(lambda i: p.complete(request(model, prompt=f"bottles {i}")), range(32))
+        )
     assert [o.text for o in outs] == ["27"] * 32
     assert server.request_count == 32
     assert all(o.attempts == 1 for o in outs)

@@ -12,11 +12,17 @@ from pytest_visionevals.providers.openai_responses import OpenAIResponsesProvide
 from pytest_visionevals.providers.rapidocr_baseline import RapidOCRProvider
 
 
-@pytest.mark.parametrize(("name", "cls"), [
-    ("gpt-5.2", OpenAIResponsesProvider), ("gpt-5-mini", OpenAIResponsesProvider),
-    ("gemma-4-26b-a4b", GoogleProvider), ("gemini-3-flash", GoogleProvider),
-    ("ollama-gemma3", OpenAICompatProvider), ("rapidocr", RapidOCRProvider),
-])
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("gpt-5.2", OpenAIResponsesProvider),
+        ("gpt-5-mini", OpenAIResponsesProvider),
+        ("gemma-4-26b-a4b", GoogleProvider),
+        ("gemini-3-flash", GoogleProvider),
+        ("ollama-gemma3", OpenAICompatProvider),
+        ("rapidocr", RapidOCRProvider),
+    ],
+)
 def test_provider_class_per_catalog_entry(name: str, cls: type) -> None:
     assert isinstance(make_provider(load_catalog().get(name)), cls)
 
@@ -45,7 +51,10 @@ def test_catalog_has_required_models_with_sourced_prices() -> None:
     assert (gpt.input, gpt.cached_input, gpt.output) == (1.75, 0.175, 14.0)
     gemma = catalog.get("gemma-4-26b-a4b")
     assert (gemma.model_id, gemma.pricing.input, gemma.pricing.output) == (
-        "gemma-4-26b-a4b-it", 0.06, 0.33)
+        "gemma-4-26b-a4b-it",
+        0.06,
+        0.33,
+    )
     assert catalog.get("rapidocr").tasks == ["ocr"]
     for name in catalog.names():
         spec = catalog.get(name)

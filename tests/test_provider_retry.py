@@ -30,11 +30,13 @@ class Script:
         return "ok"
 
 
-def run(fn: Script, attempts: int = 4, policy: RetryPolicy | None = None
-        ) -> tuple[list[float], object]:
+def run(
+    fn: Script, attempts: int = 4, policy: RetryPolicy | None = None
+) -> tuple[list[float], object]:
     waits: list[float] = []
-    result = call_with_retries(fn, attempts=attempts, policy=policy or RetryPolicy(),
-                               sleep=waits.append)
+    result = call_with_retries(
+        fn, attempts=attempts, policy=policy or RetryPolicy(), sleep=waits.append
+    )
     return waits, result
 
 
@@ -57,8 +59,10 @@ def test_retry_after_headers() -> None:
 
 
 def test_retry_after_is_honoured_and_capped() -> None:
-    fn = Script(ProviderError("HTTP 429", retryable=True, retry_after=5.0),
-                ProviderError("HTTP 429", retryable=True, retry_after=500.0))
+    fn = Script(
+        ProviderError("HTTP 429", retryable=True, retry_after=5.0),
+        ProviderError("HTTP 429", retryable=True, retry_after=500.0),
+    )
     waits, result = run(fn, policy=RetryPolicy(retry_after_cap_s=60.0))
     assert waits == [5.0, 60.0]
     assert result.attempts == 3  # type: ignore[attr-defined]
@@ -113,10 +117,23 @@ def test_single_attempt_and_latency() -> None:
     assert result.latency_s <= result.total_time_s  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("status", "retryable"), [
-    (400, False), (401, False), (403, False), (404, False), (408, True), (409, True),
-    (429, True), (500, True), (502, True), (503, True), (504, True), (529, True),
-])
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (408, True),
+        (409, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+        (529, True),
+    ],
+)
 def test_http_status_classification(status: int, retryable: bool) -> None:
     err = http_error(status, "msg", {"retry-after": "1"}, ())
     assert err.retryable is retryable

@@ -32,8 +32,12 @@ def render(lines: list[tuple[tuple[int, int], str]], size: tuple[int, int] = (90
 
 def ocr_request(data: bytes) -> Request:
     spec = load_catalog().get("rapidocr")
-    return Request(model=spec, prompt="Transcribe the text.",
-                   images=(prepare_image(data, "doc.png"),), params=GenerationParams())
+    return Request(
+        model=spec,
+        prompt="Transcribe the text.",
+        images=(prepare_image(data, "doc.png"),),
+        params=GenerationParams(),
+    )
 
 
 def test_reads_rendered_text_offline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,7 +62,8 @@ def test_reads_rendered_text_offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_blank_image_reads_nothing() -> None:
     out = rb.RapidOCRProvider(load_catalog().get("rapidocr")).complete(
-        ocr_request(render([], size=(200, 100))))
+        ocr_request(render([], size=(200, 100)))
+    )
     assert out.text == ""
 
 

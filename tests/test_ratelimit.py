@@ -71,8 +71,9 @@ def test_wait_needed_combines_limits() -> None:
 def test_limit_override_wins_over_catalog(tmp_path: Path) -> None:
     limiter = RateLimiter(SharedState(tmp_path / "s.db"), {"m": Limit(5, None)})
     assert limiter.limit_for("m", RateLimit(requests_per_minute=100)) == Limit(5, None)
-    assert limiter.limit_for("n", RateLimit(requests_per_minute=100, tokens_per_minute=9)) == \
-        Limit(100, 9)
+    assert limiter.limit_for("n", RateLimit(requests_per_minute=100, tokens_per_minute=9)) == Limit(
+        100, 9
+    )
     assert not limiter.limit_for("n", RateLimit()).active
 
 
@@ -85,8 +86,9 @@ def _take_slots(path: str, n: int, out: multiprocessing.Queue) -> None:  # type:
 def test_limit_is_shared_by_two_processes(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
-    procs = [ctx.Process(target=_take_slots, args=(str(tmp_path / "s.db"), 8, out))
-             for _ in range(2)]
+    procs = [
+        ctx.Process(target=_take_slots, args=(str(tmp_path / "s.db"), 8, out)) for _ in range(2)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -116,8 +118,7 @@ def _spend(path: str, run: str) -> None:
 
 def test_budget_is_shared_by_processes_and_scoped_to_the_run(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_spend, args=(str(tmp_path / "s.db"), "run-a"))
-             for _ in range(2)]
+    procs = [ctx.Process(target=_spend, args=(str(tmp_path / "s.db"), "run-a")) for _ in range(2)]
     for p in procs:
         p.start()
     for p in procs:

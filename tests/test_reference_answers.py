@@ -55,8 +55,7 @@ def _params() -> Iterator[Any]:
         ref = case["reference"]
         for kind in ("correct", "wrong"):
             for i, answer in enumerate(ref[kind]):
-                yield pytest.param(rel, doc, case, kind, answer,
-                                   id=f"{case['id']}-{kind}{i}")
+                yield pytest.param(rel, doc, case, kind, answer, id=f"{case['id']}-{kind}{i}")
 
 
 @cache
@@ -64,8 +63,15 @@ def _image_input(path: str, source: str) -> ImageInput:
     data = Path(path).read_bytes()
     with Image.open(path) as im:
         w, h = im.size
-    return ImageInput(data=data, mime_type="image/png", width=w, height=h, orig_width=w,
-                      orig_height=h, source=source)
+    return ImageInput(
+        data=data,
+        mime_type="image/png",
+        width=w,
+        height=h,
+        orig_width=w,
+        orig_height=h,
+        source=source,
+    )
 
 
 def _images(yaml_path: Path, case: dict[str, Any]) -> tuple[ImageInput, ...]:
@@ -80,8 +86,10 @@ def _fake_judge_answer(prompt: str) -> str:
     if not answer or not rubric:
         return "I cannot grade this."
     text = answer.group(1).lower()
-    terms = next((t for key, t in JUDGE_TERMS.items()
-                  if re.search(rf"\b{key}\b", rubric.group(1).lower())), None)
+    terms = next(
+        (t for key, t in JUDGE_TERMS.items() if re.search(rf"\b{key}\b", rubric.group(1).lower())),
+        None,
+    )
     if terms is None:
         return '{"score": 0, "reason": "unknown rubric"}'
     hits = sum(1 for t in terms if re.search(rf"\b{t}", text))
@@ -95,26 +103,36 @@ def judge_server() -> Iterator[FakeVLMServer]:
 
 
 def _judge_fn(srv: FakeVLMServer) -> Any:
-    def judge(prompt: str, images: tuple[ImageInput, ...], model: str | None = None
-              ) -> Completion:
-        body = {"model": model or "fake-judge",
-                "messages": [{"role": "user", "content": prompt}]}
+    def judge(prompt: str, images: tuple[ImageInput, ...], model: str | None = None) -> Completion:
+        body = {"model": model or "fake-judge", "messages": [{"role": "user", "content": prompt}]}
         req = urllib.request.Request(
-            f"{srv.openai_base_url}/chat/completions", data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"})
+            f"{srv.openai_base_url}/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:  # 127.0.0.1 only
             payload = json.load(resp)
         u = payload.get("usage", {})
-        return Completion(text=payload["choices"][0]["message"]["content"],
-                          usage=Usage(input_tokens=u.get("prompt_tokens"),
-                                      output_tokens=u.get("completion_tokens")),
-                          raw={"model": payload.get("model")})
+        return Completion(
+            text=payload["choices"][0]["message"]["content"],
+            usage=Usage(
+                input_tokens=u.get("prompt_tokens"), output_tokens=u.get("completion_tokens")
+            ),
+            raw={"model": payload.get("model")},
+        )
+
     return judge
 
 
 @pytest.mark.parametrize(("rel", "doc", "case", "kind", "answer"), list(_params()))
-def test_reference_answer(rel: str, doc: dict[str, Any], case: dict[str, Any], kind: str,
-                          answer: str, judge_server: FakeVLMServer) -> None:
+def test_reference_answer(
+    rel: str,
+    doc: dict[str, Any],
+    case: dict[str, Any],
+    kind: str,
+    answer: str,
+    judge_server: FakeVLMServer,
+) -> None:
     assertion = default_registry().parse(case["expect"])
     ctx = AnswerContext(
         text=answer,

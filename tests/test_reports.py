@@ -18,21 +18,36 @@ if TYPE_CHECKING:
 
 MODELS = ["gpt-5.2", "gemma-4-26b-a4b", "qwen3-vl-235b-a22b-instruct"]
 FACTS: dict[str, dict[str, Any]] = {
-    "gpt-5.2": {"organization": "OpenAI", "weights": "closed", "license": "Proprietary",
-                "context_window": 400000, "parameters": None, "release_date": "2025-12-11",
-                "pricing": {"input": 1.75, "cached_input": 0.175, "output": 14.0}},
-    "gemma-4-26b-a4b": {"organization": "Google DeepMind", "weights": "open",
-                        "license": "Gemma Terms | of Use", "context_window": 256000,
-                        "parameters": "26B total / 4B active (MoE)", "release_date": None,
-                        "pricing": {"input": 0.06, "cached_input": None, "output": 0.33}},
+    "gpt-5.2": {
+        "organization": "OpenAI",
+        "weights": "closed",
+        "license": "Proprietary",
+        "context_window": 400000,
+        "parameters": None,
+        "release_date": "2025-12-11",
+        "pricing": {"input": 1.75, "cached_input": 0.175, "output": 14.0},
+    },
+    "gemma-4-26b-a4b": {
+        "organization": "Google DeepMind",
+        "weights": "open",
+        "license": "Gemma Terms | of Use",
+        "context_window": 256000,
+        "parameters": "26B total / 4B active (MoE)",
+        "release_date": None,
+        "pricing": {"input": 0.06, "cached_input": None, "output": 0.33},
+    },
 }
 
 
 def make(model: str, category: str, case: str, outcome: str, **kw: Any) -> CaseResult:
     fields: dict[str, Any] = {
         "nodeid": f"evals/{category.lower().replace(' ', '_')}.yaml::{case}[{model}]",
-        "file": f"evals/{category.lower().replace(' ', '_')}.yaml", "case_id": case,
-        "model": model, "category": category, "task": "vqa", "outcome": outcome,
+        "file": f"evals/{category.lower().replace(' ', '_')}.yaml",
+        "case_id": case,
+        "model": model,
+        "category": category,
+        "task": "vqa",
+        "outcome": outcome,
         "score": {"passed": 1.0, "failed": 0.0}.get(outcome),
         "explanation": "count 26 != expected 27" if outcome == "failed" else "",
         "answer": None if outcome in ("error", "skipped") else "27",
@@ -45,30 +60,54 @@ def sample_results() -> list[CaseResult]:
     """A fixed, varied set: three models, three categories, errors, skips, unknown cost."""
     out: list[CaseResult] = []
     plan = {  # category: (cases, passes per model)
-        "Object Counting": (10, {"gpt-5.2": 4, "gemma-4-26b-a4b": 1,
-                                 "qwen3-vl-235b-a22b-instruct": 6}),
-        "Document Understanding": (9, {"gpt-5.2": 9, "gemma-4-26b-a4b": 8,
-                                       "qwen3-vl-235b-a22b-instruct": 7}),
-        "Spatial Understanding": (6, {"gpt-5.2": 5, "gemma-4-26b-a4b": 4,
-                                      "qwen3-vl-235b-a22b-instruct": 2}),
+        "Object Counting": (
+            10,
+            {"gpt-5.2": 4, "gemma-4-26b-a4b": 1, "qwen3-vl-235b-a22b-instruct": 6},
+        ),
+        "Document Understanding": (
+            9,
+            {"gpt-5.2": 9, "gemma-4-26b-a4b": 8, "qwen3-vl-235b-a22b-instruct": 7},
+        ),
+        "Spatial Understanding": (
+            6,
+            {"gpt-5.2": 5, "gemma-4-26b-a4b": 4, "qwen3-vl-235b-a22b-instruct": 2},
+        ),
     }
     for mi, model in enumerate(MODELS):
         for category, (n, passes) in plan.items():
             for i in range(n):
                 case = f"{category.split()[0].lower()}-{i:02d}"
                 extra: dict[str, Any] = {
-                    "latency_s": 0.5 + mi + i * 0.25, "input_tokens": 250 + 10 * i,
+                    "latency_s": 0.5 + mi + i * 0.25,
+                    "input_tokens": 250 + 10 * i,
                     "output_tokens": 40 + 7 * i + 100 * mi,
                     "cost_usd": None if model.startswith("qwen") else 0.0001 * (mi + 1) * (i + 1),
                 }
-                if model == "qwen3-vl-235b-a22b-instruct" and category == "Spatial Understanding" \
-                        and i >= 3:
-                    out.append(make(model, category, case, "error",
-                                    reason="429 Too Many Requests after 4 attempts"))
+                if (
+                    model == "qwen3-vl-235b-a22b-instruct"
+                    and category == "Spatial Understanding"
+                    and i >= 3
+                ):
+                    out.append(
+                        make(
+                            model,
+                            category,
+                            case,
+                            "error",
+                            reason="429 Too Many Requests after 4 attempts",
+                        )
+                    )
                     continue
                 if model == "gemma-4-26b-a4b" and i == n - 1:
-                    out.append(make(model, category, case, "skipped",
-                                    reason="not supported: no | pipes here"))
+                    out.append(
+                        make(
+                            model,
+                            category,
+                            case,
+                            "skipped",
+                            reason="not supported: no | pipes here",
+                        )
+                    )
                     continue
                 outcome = "passed" if i < passes[model] else "failed"
                 out.append(make(model, category, case, outcome, **extra))
@@ -78,14 +117,26 @@ def sample_results() -> list[CaseResult]:
 
 def repeat_results() -> list[CaseResult]:
     seqs = {"steady": "PPP", "wobbly": "PFP", "broken": "FFF"}
-    return [make("gpt-5.2", "Object Counting", case, "passed" if c == "P" else "failed",
-                 repeat_index=i, cost_usd=0.001, latency_s=1.0)
-            for case, seq in seqs.items() for i, c in enumerate(seq)]
+    return [
+        make(
+            "gpt-5.2",
+            "Object Counting",
+            case,
+            "passed" if c == "P" else "failed",
+            repeat_index=i,
+            cost_usd=0.001,
+            latency_s=1.0,
+        )
+        for case, seq in seqs.items()
+        for i, c in enumerate(seq)
+    ]
 
 
-GATE_LINES = ["vision gate: FAILED (1 of 2 checks)",
-              "  FAIL  gpt-5.2 overall 72.0% (18/25) < 80.0%",
-              "  PASS  gpt-5.2 coverage 100.0% (25/25 answered) >= 90.0%"]
+GATE_LINES = [
+    "vision gate: FAILED (1 of 2 checks)",
+    "  FAIL  gpt-5.2 overall 72.0% (18/25) < 80.0%",
+    "  PASS  gpt-5.2 coverage 100.0% (25/25 answered) >= 90.0%",
+]
 
 
 def test_terminal_table_snapshot(snapshot: SnapshotAssertion) -> None:
@@ -160,8 +211,9 @@ def test_markdown_step_summary_appends(tmp_path: Path) -> None:
 
 def test_json_document_round_trip(tmp_path: Path) -> None:
     card = Scorecard.build(sample_results(), MODELS)
-    doc = json_report.build_document(card, FACTS, {"passed": True, "error": None, "checks": []},
-                                     model_order=MODELS)
+    doc = json_report.build_document(
+        card, FACTS, {"passed": True, "error": None, "checks": []}, model_order=MODELS
+    )
     path = tmp_path / "out" / "run.json"
     json_report.write(path, doc)
     raw = json.loads(path.read_text())
@@ -217,15 +269,37 @@ def test_html_escapes_and_draws(tmp_path: Path) -> None:
 
     img = tmp_path / "shelf.png"
     Image.new("RGB", (200, 100), "white").save(img)
-    verdict = {"assertion": "boxes", "passed": False, "score": 0.5, "explanation": "",
-               "parsed": None, "details": {}, "children": [
-                   {"assertion": "boxes", "passed": False, "score": 0.5, "explanation": "",
-                    "parsed": None, "children": [],
-                    "details": {"expected_boxes": [{"box": [10, 20, 50, 60], "label": "cat"}],
-                                "predicted_boxes": [{"box": [12, 22, 48, 58],
-                                                     "label": "<b>cat</b>"}]}}]}
-    r = make("m", "Cat", "c", "failed", images=[str(img)], verdict=verdict,
-             answer="<script>window.pwned=1</script>")
+    verdict = {
+        "assertion": "boxes",
+        "passed": False,
+        "score": 0.5,
+        "explanation": "",
+        "parsed": None,
+        "details": {},
+        "children": [
+            {
+                "assertion": "boxes",
+                "passed": False,
+                "score": 0.5,
+                "explanation": "",
+                "parsed": None,
+                "children": [],
+                "details": {
+                    "expected_boxes": [{"box": [10, 20, 50, 60], "label": "cat"}],
+                    "predicted_boxes": [{"box": [12, 22, 48, 58], "label": "<b>cat</b>"}],
+                },
+            }
+        ],
+    }
+    r = make(
+        "m",
+        "Cat",
+        "c",
+        "failed",
+        images=[str(img)],
+        verdict=verdict,
+        answer="<script>window.pwned=1</script>",
+    )
     page = html.render(Scorecard.build([r]), {})
     assert "<script>window.pwned" not in page
     assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in page
@@ -234,15 +308,28 @@ def test_html_escapes_and_draws(tmp_path: Path) -> None:
     assert "data:image/png;base64," in page
 
 
-def test_cli_report_rebuilds_from_json_and_jsonl(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_report_rebuilds_from_json_and_jsonl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "run.jsonl"
     writer = JsonlWriter(path, {"model_order": MODELS})
     for r in sample_results():
         writer.write_result(r)
     md, page, js = tmp_path / "r.md", tmp_path / "r.html", tmp_path / "r.json"
-    code = main(["report", str(path), "--md", str(md), "--html", str(page), "--json", str(js),
-                 "--width", "100"])
+    code = main(
+        [
+            "report",
+            str(path),
+            "--md",
+            str(md),
+            "--html",
+            str(page),
+            "--json",
+            str(js),
+            "--width",
+            "100",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     expected = terminal.render_text(Scorecard.build(sample_results(), MODELS), 100)
@@ -264,10 +351,18 @@ def test_html_draws_predicted_points(tmp_path: Path) -> None:
 
     img = tmp_path / "p.png"
     Image.new("RGB", (160, 80), "white").save(img)
-    verdict = {"assertion": "point", "passed": True, "score": 1.0, "explanation": "",
-               "parsed": None, "children": [],
-               "details": {"expected_boxes": [{"box": [0, 0, 50, 50], "label": None}],
-                           "predicted_points": [[25, 30], "junk"]}}
+    verdict = {
+        "assertion": "point",
+        "passed": True,
+        "score": 1.0,
+        "explanation": "",
+        "parsed": None,
+        "children": [],
+        "details": {
+            "expected_boxes": [{"box": [0, 0, 50, 50], "label": None}],
+            "predicted_points": [[25, 30], "junk"],
+        },
+    }
     r = make("m", "Cat", "c", "passed", images=[str(img)], verdict=verdict)
     page = html.render(Scorecard.build([r]))
     assert '<circle cx="25.0" cy="30.0" r="2.0"' in page

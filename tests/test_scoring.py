@@ -15,17 +15,26 @@ from pytest_visionevals.scoring import (
 )
 
 
-def res(model: str = "m", category: str = "Cat", outcome: str = "passed", case: str = "c",
-        **kw: Any) -> CaseResult:
+def res(
+    model: str = "m", category: str = "Cat", outcome: str = "passed", case: str = "c", **kw: Any
+) -> CaseResult:
     score = {"passed": 1.0, "failed": 0.0}.get(outcome)
-    fields: dict[str, Any] = {"nodeid": f"evals/x.yaml::{case}[{model}]", "file": "evals/x.yaml",
-                              "case_id": case, "model": model, "category": category,
-                              "task": "vqa", "outcome": outcome, "score": score}
+    fields: dict[str, Any] = {
+        "nodeid": f"evals/x.yaml::{case}[{model}]",
+        "file": "evals/x.yaml",
+        "case_id": case,
+        "model": model,
+        "category": category,
+        "task": "vqa",
+        "outcome": outcome,
+        "score": score,
+    }
     fields.update(kw)
     return empty_result(**fields)
 
 
 # -- statistics ------------------------------------------------------------------------------
+
 
 def test_wilson_known_values() -> None:
     # Reference values (statsmodels proportion_confint(method="wilson")).
@@ -63,16 +72,22 @@ def test_percentile_matches_linear_interpolation() -> None:
 
 # -- counting rules ----------------------------------------------------------------------
 
+
 def test_leaderboard_overall_is_micro_average() -> None:
     # The published gemma figures: 12/15, 8/9, 1/10, 12/14, 13/19 -> 46/67 = 68.66%.
-    cats = {"Defect Detection": (12, 15), "Document Understanding": (8, 9),
-            "Object Counting": (1, 10), "Object Understanding": (12, 14),
-            "Spatial Understanding": (13, 19)}
+    cats = {
+        "Defect Detection": (12, 15),
+        "Document Understanding": (8, 9),
+        "Object Counting": (1, 10),
+        "Object Understanding": (12, 14),
+        "Spatial Understanding": (13, 19),
+    }
     results = []
     for cat, (passed, n) in cats.items():
         for i in range(n):
-            results.append(res(category=cat, case=f"{cat}-{i}",
-                               outcome="passed" if i < passed else "failed"))
+            results.append(
+                res(category=cat, case=f"{cat}-{i}", outcome="passed" if i < passed else "failed")
+            )
     card = Scorecard.build(results)
     m = card.model("m")
     assert m.overall.pass_rate == pytest.approx(46 / 67)
@@ -84,8 +99,11 @@ def test_leaderboard_overall_is_micro_average() -> None:
 
 
 def test_errors_lower_coverage_not_score() -> None:
-    results = [res(case="a"), res(case="b", outcome="failed"),
-               res(case="c", outcome="error", reason="429 after 4 attempts")]
+    results = [
+        res(case="a"),
+        res(case="b", outcome="failed"),
+        res(case="c", outcome="error", reason="429 after 4 attempts"),
+    ]
     cell = Scorecard.build(results).model("m").overall
     assert (cell.attempted, cell.answered, cell.errors) == (3, 2, 1)
     assert cell.pass_rate == 0.5
@@ -93,8 +111,11 @@ def test_errors_lower_coverage_not_score() -> None:
 
 
 def test_skips_not_supported_do_not_count_against_coverage() -> None:
-    results = [res(case="a"), res(case="b", outcome="failed"),
-               res(case="c", outcome="skipped", reason="not supported: rapidocr does not do vqa")]
+    results = [
+        res(case="a"),
+        res(case="b", outcome="failed"),
+        res(case="c", outcome="skipped", reason="not supported: rapidocr does not do vqa"),
+    ]
     m = Scorecard.build(results).model("m")
     assert is_unsupported_skip(results[2])
     assert m.overall.skipped == 1
@@ -136,11 +157,18 @@ def test_partial_credit_mean_score_is_separate_from_pass_rate() -> None:
 
 # -- latency, tokens, cost --------------------------------------------------------------
 
+
 def test_latency_and_tokens_over_answered_cases_only() -> None:
     results = [
         res(case="a", latency_s=1.0, input_tokens=100, output_tokens=10),
-        res(case="b", outcome="failed", latency_s=2.0, input_tokens=300, output_tokens=30,
-            replayed=True),  # a replay keeps its original latency
+        res(
+            case="b",
+            outcome="failed",
+            latency_s=2.0,
+            input_tokens=300,
+            output_tokens=30,
+            replayed=True,
+        ),  # a replay keeps its original latency
         res(case="c", latency_s=9.0, input_tokens=200, output_tokens=20),
         res(case="d", outcome="error", latency_s=60.0, input_tokens=999),
     ]
@@ -153,9 +181,12 @@ def test_latency_and_tokens_over_answered_cases_only() -> None:
 
 
 def test_cost_known() -> None:
-    results = [res(case="a", cost_usd=0.002), res(case="b", outcome="failed", cost_usd=0.004),
-               res(case="c", outcome="error", cost_usd=0.001),
-               res(case="d", outcome="skipped", reason="over budget")]
+    results = [
+        res(case="a", cost_usd=0.002),
+        res(case="b", outcome="failed", cost_usd=0.004),
+        res(case="c", outcome="error", cost_usd=0.001),
+        res(case="d", outcome="skipped", reason="over budget"),
+    ]
     m = Scorecard.build(results).model("m")
     assert m.cost_known
     assert m.cost_per_task_usd == pytest.approx(0.003)
@@ -174,8 +205,10 @@ def test_cost_unknown_is_never_zero() -> None:
 
 
 def test_judge_cost_reported_apart() -> None:
-    results = [res(case="a", cost_usd=0.01, judge_cost_usd=0.5),
-               res(case="b", cost_usd=0.01, judge_cost_usd=0.25)]
+    results = [
+        res(case="a", cost_usd=0.01, judge_cost_usd=0.5),
+        res(case="b", cost_usd=0.01, judge_cost_usd=0.25),
+    ]
     card = Scorecard.build(results)
     m = card.model("m")
     assert m.total_cost_usd == pytest.approx(0.02)
@@ -185,9 +218,14 @@ def test_judge_cost_reported_apart() -> None:
 
 # -- ordering and determinism -----------------------------------------------------------
 
+
 def test_model_order_and_result_order_are_deterministic() -> None:
-    results = [res(model="b", case="1"), res(model="a", case="2"), res(model="c", case="0"),
-               res(model="a", case="1")]
+    results = [
+        res(model="b", case="1"),
+        res(model="a", case="2"),
+        res(model="c", case="0"),
+        res(model="a", case="1"),
+    ]
     card = Scorecard.build(results, model_order=["c", "zzz", "a"])
     assert [m.model for m in card.models] == ["c", "a", "b"]
     shuffled = Scorecard.build(list(reversed(results)), model_order=["c", "zzz", "a"])
@@ -207,11 +245,19 @@ def test_to_dict_is_plain_json() -> None:
 
 # -- repeats -----------------------------------------------------------------------------
 
+
 def test_repeats_pass_at_k_pass_pow_k_and_flaky() -> None:
-    outcomes = {"steady": ["passed"] * 3, "flaky": ["passed", "failed", "failed"],
-                "never": ["failed"] * 3, "one-error": ["passed", "error", "passed"]}
-    results = [res(case=case, outcome=o, repeat_index=i)
-               for case, seq in outcomes.items() for i, o in enumerate(seq)]
+    outcomes = {
+        "steady": ["passed"] * 3,
+        "flaky": ["passed", "failed", "failed"],
+        "never": ["failed"] * 3,
+        "one-error": ["passed", "error", "passed"],
+    }
+    results = [
+        res(case=case, outcome=o, repeat_index=i)
+        for case, seq in outcomes.items()
+        for i, o in enumerate(seq)
+    ]
     m = Scorecard.build(results).model("m")
     rep = m.repeats
     assert rep is not None

@@ -20,8 +20,9 @@ class JudgeFn(Protocol):
     """Calls a judge model; provided by the runner. ``model`` None = the runner's default
     judge model (the ``judge`` assertion passes its ``model`` field when set)."""
 
-    def __call__(self, prompt: str, images: tuple[ImageInput, ...], *,
-                 model: str | None = None) -> Completion: ...
+    def __call__(
+        self, prompt: str, images: tuple[ImageInput, ...], *, model: str | None = None
+    ) -> Completion: ...
 
 
 @dataclass(frozen=True)

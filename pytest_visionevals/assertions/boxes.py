@@ -44,38 +44,38 @@ PxBox = tuple[float, float, float, float]
 _WH = "the {width}x{height} image"
 BOXES_HINTS: dict[str, str] = {
     "yxyx_1000": 'Return a JSON list of objects {"box_2d": [ymin, xmin, ymax, xmax], '
-                 '"label": "<name>"} with coordinates normalised to 0-1000 (0,0 is the '
-                 "top-left corner of the image, 1000,1000 the bottom-right).",
+    '"label": "<name>"} with coordinates normalised to 0-1000 (0,0 is the '
+    "top-left corner of the image, 1000,1000 the bottom-right).",
     "xyxy_px": 'Return a JSON list of objects {"bbox": [xmin, ymin, xmax, ymax], '
-               f'"label": "<name>"}} in pixel coordinates of {_WH} (0,0 is the top-left '
-               "corner, x grows to the right, y grows down).",
+    f'"label": "<name>"}} in pixel coordinates of {_WH} (0,0 is the top-left '
+    "corner, x grows to the right, y grows down).",
     "xyxy_1": 'Return a JSON list of objects {"bbox": [xmin, ymin, xmax, ymax], '
-              '"label": "<name>"} with coordinates normalised to 0-1 as fractions of the '
-              "image width and height (0,0 is the top-left corner).",
+    '"label": "<name>"} with coordinates normalised to 0-1 as fractions of the '
+    "image width and height (0,0 is the top-left corner).",
     "xywh_px": 'Return a JSON list of objects {"bbox": [x, y, width, height], '
-               f'"label": "<name>"}} in pixel coordinates of {_WH}, where x, y is the '
-               "top-left corner of the box (0,0 is the top-left corner of the image).",
+    f'"label": "<name>"}} in pixel coordinates of {_WH}, where x, y is the '
+    "top-left corner of the box (0,0 is the top-left corner of the image).",
 }
 BOX_HINTS: dict[str, str] = {
     "yxyx_1000": 'Return one JSON object {"box_2d": [ymin, xmin, ymax, xmax]} with '
-                 "coordinates normalised to 0-1000 (0,0 is the top-left corner of the image).",
+    "coordinates normalised to 0-1000 (0,0 is the top-left corner of the image).",
     "xyxy_px": 'Return one JSON object {"bbox": [xmin, ymin, xmax, ymax]} in pixel '
-               f"coordinates of {_WH} (0,0 is the top-left corner).",
+    f"coordinates of {_WH} (0,0 is the top-left corner).",
     "xyxy_1": 'Return one JSON object {"bbox": [xmin, ymin, xmax, ymax]} with coordinates '
-              "normalised to 0-1 as fractions of the image width and height (0,0 is the "
-              "top-left corner).",
+    "normalised to 0-1 as fractions of the image width and height (0,0 is the "
+    "top-left corner).",
     "xywh_px": 'Return one JSON object {"bbox": [x, y, width, height]} in pixel coordinates '
-               f"of {_WH}, where x, y is the top-left corner of the box.",
+    f"of {_WH}, where x, y is the top-left corner of the box.",
 }
 POINT_HINTS: dict[str, str] = {
     "yxyx_1000": 'Return one JSON object {"point": [y, x]} with coordinates normalised to '
-                 "0-1000 (0,0 is the top-left corner of the image).",
+    "0-1000 (0,0 is the top-left corner of the image).",
     "xyxy_px": 'Return one JSON object {"point": [x, y]} in pixel coordinates of '
-               f"{_WH} (0,0 is the top-left corner).",
+    f"{_WH} (0,0 is the top-left corner).",
     "xyxy_1": 'Return one JSON object {"point": [x, y]} with coordinates normalised to 0-1 '
-              "as fractions of the image width and height (0,0 is the top-left corner).",
+    "as fractions of the image width and height (0,0 is the top-left corner).",
     "xywh_px": 'Return one JSON object {"point": [x, y]} in pixel coordinates of '
-               f"{_WH} (0,0 is the top-left corner).",
+    f"{_WH} (0,0 is the top-left corner).",
 }
 
 
@@ -129,17 +129,30 @@ class ExpectedBox(BaseModel):
 
 
 _XYXY_SCHEMA: dict[str, Any] = {
-    "type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 4, "maxItems": 4,
+    "type": "array",
+    "items": {"type": "number", "minimum": 0},
+    "minItems": 4,
+    "maxItems": 4,
     "description": "[x1, y1, x2, y2] in original-image pixels",
 }
 # An expected box is written either as [x1, y1, x2, y2] or as {box: [...], label: ...}.
-ExpectedBoxField = Annotated[ExpectedBox, WithJsonSchema({"anyOf": [
-    _XYXY_SCHEMA,
-    {"type": "object", "additionalProperties": False, "required": ["box"],
-     "properties": {"box": _XYXY_SCHEMA, "label": {"type": ["string", "null"]}}},
-]})]
-XyxyField = Annotated[list[float], Field(min_length=4, max_length=4),
-                      WithJsonSchema(_XYXY_SCHEMA)]
+ExpectedBoxField = Annotated[
+    ExpectedBox,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _XYXY_SCHEMA,
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["box"],
+                    "properties": {"box": _XYXY_SCHEMA, "label": {"type": ["string", "null"]}},
+                },
+            ]
+        }
+    ),
+]
+XyxyField = Annotated[list[float], Field(min_length=4, max_length=4), WithJsonSchema(_XYXY_SCHEMA)]
 
 
 def _frame(ctx: AnswerContext) -> Frame | None:
@@ -215,29 +228,32 @@ class Boxes(Assertion):
             passed = result.precision == 1.0 and result.recall == 1.0
             rule = f"all {len(gts)} expected boxes and nothing else at IoU ≥ {self.iou:g}"
         else:
-            passed = ((self.min_precision is None or result.precision >= self.min_precision)
-                      and (self.min_recall is None or result.recall >= self.min_recall)
-                      and (self.min_f1 is None or result.f1 >= self.min_f1))
+            passed = (
+                (self.min_precision is None or result.precision >= self.min_precision)
+                and (self.min_recall is None or result.recall >= self.min_recall)
+                and (self.min_f1 is None or result.f1 >= self.min_f1)
+            )
             names = ("precision", "recall", "F1")
-            rule = ", ".join(f"{n} ≥ {v:g}" for n, v in zip(names, custom, strict=True)
-                             if v is not None)
+            rule = ", ".join(
+                f"{n} ≥ {v:g}" for n, v in zip(names, custom, strict=True) if v is not None
+            )
         details = self._details(preds, result, how, ctx.box_format)
         if not preds and gts:
             expl = _no_boxes(ctx, how)
         else:
             expl = self._explain(preds, result, rule, passed)
-        return Verdict(passed, result.f1, expl, parsed=details["predicted_boxes"],
-                       details=details)
+        return Verdict(passed, result.f1, expl, parsed=details["predicted_boxes"], details=details)
 
-    def _details(self, preds: list[tuple[PxBox, str | None]], result: MatchResult,
-                 how: str, box_format: str) -> dict[str, Any]:
+    def _details(
+        self, preds: list[tuple[PxBox, str | None]], result: MatchResult, how: str, box_format: str
+    ) -> dict[str, Any]:
         return {
-            "expected_boxes": [{"box": _box_list(_t(b.box)), "label": b.label}
-                               for b in self.boxes],
+            "expected_boxes": [{"box": _box_list(_t(b.box)), "label": b.label} for b in self.boxes],
             "predicted_boxes": [{"box": _box_list(p), "label": lab} for p, lab in preds],
             "iou_matrix": [[round(v, 4) for v in row] for row in result.matrix],
-            "matches": [{"predicted": i, "expected": j, "iou": round(v, 4)}
-                        for i, j, v in result.pairs],
+            "matches": [
+                {"predicted": i, "expected": j, "iou": round(v, 4)} for i, j, v in result.pairs
+            ],
             "precision": round(result.precision, 4),
             "recall": round(result.recall, 4),
             "f1": round(result.f1, 4),
@@ -246,23 +262,30 @@ class Boxes(Assertion):
             "parsed_from": how,
         }
 
-    def _explain(self, preds: list[tuple[PxBox, str | None]], result: MatchResult,
-                 rule: str, passed: bool) -> str:
-        head = (f"precision {result.precision:.2f} ({result.tp}/{result.n_pred}), recall "
-                f"{result.recall:.2f} ({result.tp}/{result.n_gt}), F1 {result.f1:.2f}; "
-                f"{'met' if passed else 'needed'}: {rule}")
+    def _explain(
+        self, preds: list[tuple[PxBox, str | None]], result: MatchResult, rule: str, passed: bool
+    ) -> str:
+        head = (
+            f"precision {result.precision:.2f} ({result.tp}/{result.n_pred}), recall "
+            f"{result.recall:.2f} ({result.tp}/{result.n_gt}), F1 {result.f1:.2f}; "
+            f"{'met' if passed else 'needed'}: {rule}"
+        )
         lines = [head]
         matched_p = {i for i, _, _ in result.pairs}
         matched_g = {j for _, j, _ in result.pairs}
         for i, j, v in result.pairs:
-            lines.append(f"  matched expected #{j} {_lab(self.boxes[j].label)}"
-                         f"{_fmt_box(_t(self.boxes[j].box))} <-> predicted #{i} "
-                         f"{_lab(preds[i][1])}{_fmt_box(preds[i][0])}: IoU {v:.2f}")
+            lines.append(
+                f"  matched expected #{j} {_lab(self.boxes[j].label)}"
+                f"{_fmt_box(_t(self.boxes[j].box))} <-> predicted #{i} "
+                f"{_lab(preds[i][1])}{_fmt_box(preds[i][0])}: IoU {v:.2f}"
+            )
         for j, b in enumerate(self.boxes):
             if j not in matched_g:
                 best = max((row[j] for row in result.matrix), default=0.0)
-                lines.append(f"  missed expected #{j} {_lab(b.label)}{_fmt_box(_t(b.box))} "
-                             f"(best IoU {best:.2f})")
+                lines.append(
+                    f"  missed expected #{j} {_lab(b.label)}{_fmt_box(_t(b.box))} "
+                    f"(best IoU {best:.2f})"
+                )
         for i, (p, lab) in enumerate(preds):
             if i not in matched_p:
                 why = " (degenerate)" if is_degenerate(p) else ""
@@ -308,15 +331,19 @@ class Box(Assertion):
             return Verdict(False, 0.0, _no_boxes(ctx, how), details=details)
         if len(unique) > 1:
             shown = "; ".join(f"{_fmt_box(p)} IoU {iou(p, want):.2f}" for p, _ in unique)
-            return Verdict(False, 0.0, f"expected one box, found {len(unique)}: {shown}",
-                           details=details)
+            return Verdict(
+                False, 0.0, f"expected one box, found {len(unique)}: {shown}", details=details
+            )
         got = unique[0][0]
         v = iou(got, want)
-        details["matches"] = [{"predicted": 0, "expected": 0, "iou": round(v, 4)}] \
-            if v >= self.min_iou else []
+        details["matches"] = (
+            [{"predicted": 0, "expected": 0, "iou": round(v, 4)}] if v >= self.min_iou else []
+        )
         ok = v >= self.min_iou
-        expl = (f"IoU {v:.2f} {'≥' if ok else '<'} {self.min_iou:g}: predicted {_fmt_box(got)}"
-                f" vs expected {_fmt_box(want)} (original pixels)")
+        expl = (
+            f"IoU {v:.2f} {'≥' if ok else '<'} {self.min_iou:g}: predicted {_fmt_box(got)}"
+            f" vs expected {_fmt_box(want)} (original pixels)"
+        )
         return Verdict(ok, 1.0 if ok else v, expl, parsed=_box_list(got), details=details)
 
 
@@ -358,12 +385,18 @@ class Point(Assertion):
         if not unique:
             return Verdict(False, 0.0, _no_boxes(ctx, how, "point"), details=details)
         if len(unique) > 1:
-            return Verdict(False, 0.0, f"expected one point, found {len(unique)}: "
-                                       f"{', '.join(map(str, unique))}", details=details)
+            return Verdict(
+                False,
+                0.0,
+                f"expected one point, found {len(unique)}: {', '.join(map(str, unique))}",
+                details=details,
+            )
         x, y = unique[0]
         ok = x1 <= x <= x2 and y1 <= y <= y2
-        expl = (f"point ({x:g}, {y:g}) is {'inside' if ok else 'outside'} expected box "
-                f"{_fmt_box((x1, y1, x2, y2))} (original pixels)")
+        expl = (
+            f"point ({x:g}, {y:g}) is {'inside' if ok else 'outside'} expected box "
+            f"{_fmt_box((x1, y1, x2, y2))} (original pixels)"
+        )
         return Verdict(ok, float(ok), expl, parsed=[x, y], details=details)
 
 

@@ -31,8 +31,20 @@ if TYPE_CHECKING:
     from pytest_visionevals.params import BoxFormat
     from pytest_visionevals.providers.base import ImageInput
 
-BOX_KEYS = ("box_2d", "bbox_2d", "bbox", "box", "bounding_box", "boundingbox", "bounding box",
-            "coordinates", "coords", "rect", "xyxy", "xywh")
+BOX_KEYS = (
+    "box_2d",
+    "bbox_2d",
+    "bbox",
+    "box",
+    "bounding_box",
+    "boundingbox",
+    "bounding box",
+    "coordinates",
+    "coords",
+    "rect",
+    "xyxy",
+    "xywh",
+)
 POINT_KEYS = ("point", "point_2d", "points", "coordinates", "coords", "position", "xy", "yx")
 LABEL_KEYS = ("label", "name", "class", "category", "object", "class_name", "type")
 _KEYED = (
@@ -44,10 +56,8 @@ _KEYED = (
     (("x", "y", "w", "h"), "xywh"),
 )
 _NUM = r"-?\d+(?:\.\d+)?"
-_PROSE_BOX = re.compile(
-    rf"[\(\[]\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*[\)\]]")
-_CLOSED_LIST = re.compile(
-    rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]")
+_PROSE_BOX = re.compile(rf"[\(\[]\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*[\)\]]")
+_CLOSED_LIST = re.compile(rf"\[\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*\]")
 _PROSE_POINT = re.compile(rf"[\(\[]\s*({_NUM})\s*,\s*({_NUM})\s*[\)\]]")
 
 
@@ -207,8 +217,9 @@ def find_raw_boxes(text: str) -> tuple[list[RawBox], str]:
             boxes = [b for b in boxes if b.keyed or b.coords in closed]
         if boxes:
             return boxes, found.how
-    prose = [RawBox((float(a), float(b), float(c), float(d)))
-             for a, b, c, d in _PROSE_BOX.findall(text)]
+    prose = [
+        RawBox((float(a), float(b), float(c), float(d))) for a, b, c, d in _PROSE_BOX.findall(text)
+    ]
     return prose, "prose" if prose else "none"
 
 
@@ -243,8 +254,9 @@ def _factors(fmt: BoxFormat, frame: Frame | None) -> tuple[float, float, Frame |
     return sx, sy, frame
 
 
-def box_to_pixels(raw: RawBox, fmt: BoxFormat, frame: Frame | None
-                  ) -> tuple[float, float, float, float]:
+def box_to_pixels(
+    raw: RawBox, fmt: BoxFormat, frame: Frame | None
+) -> tuple[float, float, float, float]:
     """Original-image pixel xyxy of ``raw`` (ordered, clipped; may be degenerate)."""
     fx, fy, fr = _factors(fmt, frame)
     c = raw.coords

@@ -72,7 +72,7 @@ def _embedded(text: str) -> Extracted | None:
             value, end = _DECODER.raw_decode(text, m.start())
         except ValueError:
             if best is None and _unclosed(text, m.start()):
-                repaired = _repair(text[m.start():])
+                repaired = _repair(text[m.start() :])
                 return Extracted(repaired, "repaired") if repaired is not None else None
             pos = m.start() + 1
             continue
@@ -87,7 +87,7 @@ def _repair(text: str) -> Any:
     if start is None:
         return None
     try:
-        value = json_repair.repair_json(text[start.start():], return_objects=True)
+        value = json_repair.repair_json(text[start.start() :], return_objects=True)
     except Exception:  # json-repair is best effort; any failure means "no JSON"
         return None
     return value if isinstance(value, (list, dict)) and value else None

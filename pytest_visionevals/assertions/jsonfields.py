@@ -55,8 +55,7 @@ def lookup(value: Any, name: str) -> Any:
                 return _MISSING
             match = cur.get(key, _MISSING)
             if match is _MISSING:  # keys are matched exactly, then case-insensitively
-                match = next((v for k, v in cur.items() if str(k).lower() == key.lower()),
-                             _MISSING)
+                match = next((v for k, v in cur.items() if str(k).lower() == key.lower()), _MISSING)
             cur = match
         if cur is _MISSING:
             return _MISSING
@@ -109,13 +108,16 @@ class Json(Assertion):
         allowed = {"fields", "schema", "require_all", "weight"}
         for key in value:
             if key not in allowed:
-                raise ExpectError(f"{path}.{key}", "unknown field; json accepts: fields, "
-                                                   "schema, require_all, weight")
+                raise ExpectError(
+                    f"{path}.{key}",
+                    "unknown field; json accepts: fields, schema, require_all, weight",
+                )
         raw_fields = value.get("fields") or {}
         if not isinstance(raw_fields, Mapping):
             raise ExpectError(f"{path}.fields", "expected a mapping of field name -> expect")
-        fields = {str(name): reg.parse(sub, f"{path}.fields.{name}")
-                  for name, sub in raw_fields.items()}
+        fields = {
+            str(name): reg.parse(sub, f"{path}.fields.{name}") for name, sub in raw_fields.items()
+        }
         schema = value.get("schema")
         if schema is not None:
             if not isinstance(schema, Mapping):
@@ -123,16 +125,19 @@ class Json(Assertion):
             try:
                 jsonschema.validators.validator_for(schema).check_schema(schema)
             except jsonschema.SchemaError as exc:
-                raise ExpectError(f"{path}.schema", f"invalid JSON Schema: {exc.message}"
-                                  ) from None
+                raise ExpectError(f"{path}.schema", f"invalid JSON Schema: {exc.message}") from None
         require_all = value.get("require_all", True)
         if not isinstance(require_all, bool):
             raise ExpectError(f"{path}.require_all", "expected true or false")
         weight = value.get("weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
             raise ExpectError(f"{path}.weight", "expected a number >= 0")
-        return cls(fields=fields, json_schema=dict(schema) if schema is not None else None,
-                   require_all=require_all, weight=float(weight))
+        return cls(
+            fields=fields,
+            json_schema=dict(schema) if schema is not None else None,
+            require_all=require_all,
+            weight=float(weight),
+        )
 
     def children(self) -> list[Assertion]:
         return list(self.fields.values())
@@ -150,11 +155,15 @@ class Json(Assertion):
             errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
             msgs = [f"at {e.json_path}: {e.message}" for e in errors]
             details["schema_errors"] = msgs
-            sv = Verdict(not msgs, float(not msgs),
-                         "valid against schema" if not msgs else
-                         f"schema: {'; '.join(msgs[:3])}"
-                         + (f" (+{len(msgs) - 3} more)" if len(msgs) > 3 else ""),
-                         assertion="json.schema")
+            sv = Verdict(
+                not msgs,
+                float(not msgs),
+                "valid against schema"
+                if not msgs
+                else f"schema: {'; '.join(msgs[:3])}"
+                + (f" (+{len(msgs) - 3} more)" if len(msgs) > 3 else ""),
+                assertion="json.schema",
+            )
             parts.append((sv, 1.0))
             if msgs:
                 problems.append(sv.explanation)
@@ -162,8 +171,9 @@ class Json(Assertion):
             value = lookup(data, name)
             if value is _MISSING:
                 if self.require_all:
-                    v = Verdict(False, 0.0, f"missing field {name!r}",
-                                assertion=f"json.fields.{name}")
+                    v = Verdict(
+                        False, 0.0, f"missing field {name!r}", assertion=f"json.fields.{name}"
+                    )
                     parts.append((v, assertion.weight))
                     problems.append(v.explanation)
                 continue
@@ -176,10 +186,19 @@ class Json(Assertion):
         score = sum(v.score * w for v, w in parts) / total if total > 0 else 1.0
         passed = all(v.passed for v, _ in parts)
         how = "" if found.how in ("json", "fenced") else f" (JSON {found.how})"
-        expl = (f"JSON ok{how}: {len(self.fields)} field(s) checked" if passed
-                else "; ".join(problems) + how)
-        return Verdict(passed, score if parts else 1.0, expl, parsed=data,
-                       details=details, children=[v for v, _ in parts])
+        expl = (
+            f"JSON ok{how}: {len(self.fields)} field(s) checked"
+            if passed
+            else "; ".join(problems) + how
+        )
+        return Verdict(
+            passed,
+            score if parts else 1.0,
+            expl,
+            parsed=data,
+            details=details,
+            children=[v for v, _ in parts],
+        )
 
 
 TYPES: list[type[Assertion]] = [Json]

@@ -127,13 +127,19 @@ class Judge(Assertion):
         except JudgeUnavailable as exc:
             raise JudgeUnavailable(exc.reason, [call]) from None
         ok = score >= self.pass_score
-        expl = (f"judge score {score:.2f} {'≥' if ok else '<'} {self.pass_score:g}: "
-                f"{shorten(reason, 160) or '(no reason given)'}")
+        expl = (
+            f"judge score {score:.2f} {'≥' if ok else '<'} {self.pass_score:g}: "
+            f"{shorten(reason, 160) or '(no reason given)'}"
+        )
         if not ok:
             expl += f"; answer {shorten(ctx.text)!r}"
-        return Verdict(ok, score, expl, parsed=score,
-                       details={"judge_calls": [call], "judge_reason": reason,
-                                "judge_score": score})
+        return Verdict(
+            ok,
+            score,
+            expl,
+            parsed=score,
+            details={"judge_calls": [call], "judge_reason": reason, "judge_score": score},
+        )
 
 
 TYPES: list[type[Assertion]] = [Judge]

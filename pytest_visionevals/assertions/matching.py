@@ -36,8 +36,9 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return max(0.0, min(1.0, inter / union))
 
 
-def iou_matrix(preds: Sequence[Sequence[float]], gts: Sequence[Sequence[float]]
-               ) -> list[list[float]]:
+def iou_matrix(
+    preds: Sequence[Sequence[float]], gts: Sequence[Sequence[float]]
+) -> list[list[float]]:
     """``m[i][j]`` = IoU(preds[i], gts[j])."""
     return [[iou(p, g) for g in gts] for p in preds]
 

@@ -17,11 +17,22 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_QUOTES = str.maketrans({
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
-    "\u00ab": '"', "\u00bb": '"',
-})
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+    }
+)
 _FENCE = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
 _TRAILING = ".!,;:"
@@ -57,8 +68,13 @@ def strip_edges(text: str) -> str:
             text = text[:-1].rstrip()
         for left, right in _WRAPPERS:
             # Only a wrapper around the whole text: '"cat"' yes, '"a" or "b"' no.
-            if len(text) >= 2 and text[0] == left and text[-1] == right and \
-                    text[1:-1].count(left) == 0 and text[1:-1].count(right) == 0:
+            if (
+                len(text) >= 2
+                and text[0] == left
+                and text[-1] == right
+                and text[1:-1].count(left) == 0
+                and text[1:-1].count(right) == 0
+            ):
                 text = text[1:-1]
     return text
 
@@ -88,10 +104,12 @@ def require_text(value: object) -> object:
     back to text silently would compare against the wrong string.
     """
     if isinstance(value, bool):
-        raise ValueError("YAML read this as a boolean; quote it (\"yes\") or use yes_no")
+        raise ValueError('YAML read this as a boolean; quote it ("yes") or use yes_no')
     if isinstance(value, (int, float)):
-        raise ValueError(f"YAML read this as the number {value!r}; quote it to compare text "
-                         "(\"1.50\"), or use number / count")
+        raise ValueError(
+            f"YAML read this as the number {value!r}; quote it to compare text "
+            '("1.50"), or use number / count'
+        )
     if isinstance(value, list):
         for item in value:
             require_text(item)

@@ -73,8 +73,12 @@ def parse_with_unit(text: str, unit: str) -> tuple[NumberParse, str]:
     target = unit_info(unit)
     matches = find_numbers(text)
     good = [m for m in matches if not m.ambiguous]
-    same = [m for m in good if m.unit is not None and (
-        m.unit == unit.lower() or (target and unit_info(m.unit) == target))]
+    same = [
+        m
+        for m in good
+        if m.unit is not None
+        and (m.unit == unit.lower() or (target and unit_info(m.unit) == target))
+    ]
     if same:
         values = {m.value for m in same}
         if len(values) == 1:
@@ -84,13 +88,19 @@ def parse_with_unit(text: str, unit: str) -> tuple[NumberParse, str]:
         values = {round(v, 9) for _, v in converted}
         if len(values) == 1:
             m, v = converted[0]
-            return (NumberParse(v, tuple(matches)),
-                    f"converted {format_number(m.value)} {m.unit} to {format_number(v)} {unit}")
+            return (
+                NumberParse(v, tuple(matches)),
+                f"converted {format_number(m.value)} {m.unit} to {format_number(v)} {unit}",
+            )
     known = [m for m in good if unit_info(m.unit) is not None]
     if known and not same and not converted:
         m = known[0]
-        return (NumberParse(None, tuple(matches),
-                            f"unit mismatch: found {m.text} {m.unit}, expected {unit}"), "")
+        return (
+            NumberParse(
+                None, tuple(matches), f"unit mismatch: found {m.text} {m.unit}, expected {unit}"
+            ),
+            "",
+        )
     parse = parse_single_number(text)
     return parse, "no unit given in answer; assumed " + unit if parse.value is not None else ""
 
@@ -126,11 +136,14 @@ class Number(Assertion):
             parse = parse_single_number(ctx.text)
         want = format_number(self.value) + (f" {self.unit}" if self.unit else "")
         if parse.value is None:
-            return Verdict(False, 0.0, f"expected {want}; {parse.error} in answer "
-                                       f"{shorten(ctx.text)!r}")
+            return Verdict(
+                False, 0.0, f"expected {want}; {parse.error} in answer {shorten(ctx.text)!r}"
+            )
         got = parse.value
-        ok = math.isclose(got, self.value, rel_tol=self.rel_tol, abs_tol=self.abs_tol) or \
-            got == self.value
+        ok = (
+            math.isclose(got, self.value, rel_tol=self.rel_tol, abs_tol=self.abs_tol)
+            or got == self.value
+        )
         tol = []
         if self.abs_tol:
             tol.append(f"±{format_number(self.abs_tol)}")
@@ -138,11 +151,19 @@ class Number(Assertion):
             tol.append(f"±{self.rel_tol:.0%}")
         tol_s = f" ({', '.join(tol)})" if tol else ""
         extra = f" [{note}]" if note else ""
-        expl = (f"{format_number(got)} == {want}{tol_s}{extra}" if ok else
-                f"expected {want}{tol_s}, parsed {format_number(got)}{extra} from answer "
-                f"{shorten(ctx.text)!r}")
-        return Verdict(ok, float(ok), expl, parsed=got,
-                       details={"parsed_value": got, "expected_value": self.value})
+        expl = (
+            f"{format_number(got)} == {want}{tol_s}{extra}"
+            if ok
+            else f"expected {want}{tol_s}, parsed {format_number(got)}{extra} from answer "
+            f"{shorten(ctx.text)!r}"
+        )
+        return Verdict(
+            ok,
+            float(ok),
+            expl,
+            parsed=got,
+            details={"parsed_value": got, "expected_value": self.value},
+        )
 
 
 class Count(Assertion):
@@ -157,8 +178,11 @@ class Count(Assertion):
     @field_validator("value", mode="before")
     @classmethod
     def _strict_int(cls, v: object) -> object:
-        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()) or \
-                isinstance(v, str):
+        if (
+            isinstance(v, bool)
+            or (isinstance(v, float) and not v.is_integer())
+            or isinstance(v, str)
+        ):
             raise ValueError("count value must be a whole number")
         return v
 
@@ -166,15 +190,25 @@ class Count(Assertion):
         parse = parse_single_number(ctx.text, integer=True)
         tol = f" ± {self.tolerance}" if self.tolerance else ""
         if parse.value is None:
-            return Verdict(False, 0.0, f"expected {self.value}{tol}; {parse.error} in answer "
-                                       f"{shorten(ctx.text)!r}")
+            return Verdict(
+                False,
+                0.0,
+                f"expected {self.value}{tol}; {parse.error} in answer {shorten(ctx.text)!r}",
+            )
         got = int(parse.value)
         ok = abs(got - self.value) <= self.tolerance
-        expl = (f"counted {got}" + (f" (expected {self.value}{tol})" if tol else "") if ok
-                else f"expected {self.value}{tol}, parsed {got} from answer "
-                     f"{shorten(ctx.text)!r}")
-        return Verdict(ok, float(ok), expl, parsed=got,
-                       details={"parsed_value": got, "expected_value": self.value})
+        expl = (
+            f"counted {got}" + (f" (expected {self.value}{tol})" if tol else "")
+            if ok
+            else f"expected {self.value}{tol}, parsed {got} from answer {shorten(ctx.text)!r}"
+        )
+        return Verdict(
+            ok,
+            float(ok),
+            expl,
+            parsed=got,
+            details={"parsed_value": got, "expected_value": self.value},
+        )
 
 
 TYPES: list[type[Assertion]] = [Number, Count]

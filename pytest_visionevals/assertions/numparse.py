@@ -41,24 +41,66 @@ __all__ = [
 ]
 
 UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
 }
 TEENS = {
-    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
 }
 TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
 }
 SCALES = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 _WORDS = sorted([*UNITS, *TEENS, *TENS, "hundred", *SCALES], key=len, reverse=True)
 
 # Units that may be glued to digits ("12cm", "45%"); other letters make it not a number.
 GLUED_UNITS = {
-    "mm", "cm", "m", "km", "in", "ft", "kg", "g", "mg", "lb", "lbs", "oz", "ml", "l", "s",
-    "ms", "px", "k", "%", "x", "h", "min",
+    "mm",
+    "cm",
+    "m",
+    "km",
+    "in",
+    "ft",
+    "kg",
+    "g",
+    "mg",
+    "lb",
+    "lbs",
+    "oz",
+    "ml",
+    "l",
+    "s",
+    "ms",
+    "px",
+    "k",
+    "%",
+    "x",
+    "h",
+    "min",
 }
 # "k" and "x" are deliberately absent from the multiplier logic: "4k" stays not-a-number
 # below unless the caller asks for unit "k" (it is ambiguous: 4000 or a resolution).
@@ -97,9 +139,7 @@ _ANSWER_MARKER = re.compile(
 _ZERO = re.compile(r"(?<![\w-])(?:none|no(?=\s+[a-z]+s\b))(?![\w-])")
 _ORDINAL_SUFFIX = re.compile(r"(?i)(?:st|nd|rd|th)\b")
 _NEGATIVE_WORD = re.compile(r"(?i)\b(?:minus|negative)\s+$")
-_UNIT_AFTER = re.compile(
-    r"\s*(%|°\s*[cf]\b|°|\"|''|'|″|′|[^\W\d_]+(?:\^?[23²³])?)", re.IGNORECASE
-)
+_UNIT_AFTER = re.compile(r"\s*(%|°\s*[cf]\b|°|\"|''|'|″|′|[^\W\d_]+(?:\^?[23²³])?)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -199,8 +239,11 @@ def _parse_sub100(tok: list[str], i: int) -> tuple[int, int] | None:
 
 def _parse_group(tok: list[str], i: int) -> tuple[int, int] | None:
     """A value below 1000 (or 'nineteen hundred'-style up to 9999)."""
-    if i < len(tok) and tok[i] == "a" and i + 1 < len(tok) and (
-        tok[i + 1] == "hundred" or tok[i + 1] in SCALES
+    if (
+        i < len(tok)
+        and tok[i] == "a"
+        and i + 1 < len(tok)
+        and (tok[i + 1] == "hundred" or tok[i + 1] in SCALES)
     ):
         first: tuple[int, int] | None = (1, i + 1)
     else:
@@ -244,8 +287,10 @@ def _word_numbers(text: str, low: str) -> list[NumberMatch]:
     out: list[NumberMatch] = []
     pronoun_ones = {m.end() - 3 for m in _PRONOUN_ONE.finditer(low)}
     for run in _WORD_RUN.finditer(low):
-        toks = [(m.group(), run.start() + m.start(), run.start() + m.end())
-                 for m in _TOKEN.finditer(run.group())]
+        toks = [
+            (m.group(), run.start() + m.start(), run.start() + m.end())
+            for m in _TOKEN.finditer(run.group())
+        ]
         words = [t[0] for t in toks]
         i = 0
         while i < len(words):
@@ -283,8 +328,11 @@ def find_numbers(text: str) -> list[NumberMatch]:
         start, end = m.start(), m.end()
         num = m.group("num")
         prev = clean[start - 1] if start > 0 else ""
-        if prev.isalpha() or prev.isdigit() or prev == "_" or (
-            prev == "." and start > 1 and clean[start - 2].isdigit()
+        if (
+            prev.isalpha()
+            or prev.isdigit()
+            or prev == "_"
+            or (prev == "." and start > 1 and clean[start - 2].isdigit())
         ):
             continue  # H2O, A4, the tail of a version number 1.2.3
         if m.start("num") in markers:
@@ -292,8 +340,11 @@ def find_numbers(text: str) -> list[NumberMatch]:
         if _ORDINAL_SUFFIX.match(clean, end):
             continue  # 3rd, 27th: ordinals are labels, not quantities
         unit, glued = _unit_after(low, end)
-        if glued and unit is not None and unit[0].isalpha() and (
-            unit not in GLUED_UNITS or unit in _GLUED_NOT_UNITS
+        if (
+            glued
+            and unit is not None
+            and unit[0].isalpha()
+            and (unit not in GLUED_UNITS or unit in _GLUED_NOT_UNITS)
         ):
             continue  # 3D, 4K, 2x: not a plain number
         neg_word = _NEGATIVE_WORD.search(low[:start])
@@ -302,8 +353,9 @@ def find_numbers(text: str) -> list[NumberMatch]:
             start = neg_word.start()
         ambiguous = None
         if "," in num and not re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", num):
-            ambiguous = (f"{num!r} is not a thousands group: a decimal comma or a list? "
-                         "write 1.5 or 1, 5")
+            ambiguous = (
+                f"{num!r} is not a thousands group: a decimal comma or a list? write 1.5 or 1, 5"
+            )
             value = 0.0
         else:
             value = float(num.replace(",", ""))
@@ -317,7 +369,7 @@ def find_numbers(text: str) -> list[NumberMatch]:
         out.append(NumberMatch(sign * value, clean[start:end], start, end, unit, ambiguous))
     out.extend(_word_numbers(clean, low))
     for z in _ZERO.finditer(low):
-        out.append(NumberMatch(0.0, clean[z.start():z.end()], z.start(), z.end(), None))
+        out.append(NumberMatch(0.0, clean[z.start() : z.end()], z.start(), z.end(), None))
     out.sort(key=lambda n: n.start)
     return out
 
@@ -353,7 +405,8 @@ def parse_single_number(text: str, *, integer: bool = False) -> NumberParse:
     if len(values) > 1:
         shown = ", ".join(format_number(v) for v in values[:-1])
         return NumberParse(
-            None, tuple(matches),
+            None,
+            tuple(matches),
             f"ambiguous: found {shown} and {format_number(values[-1])}",
         )
     value = values[0]

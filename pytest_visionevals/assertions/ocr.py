@@ -53,8 +53,9 @@ def extract_transcription(answer: str) -> tuple[str, bool]:
     return answer, False
 
 
-def normalize_ocr(text: str, *, case_sensitive: bool = False,
-                  ignore_punctuation: bool = False) -> str:
+def normalize_ocr(
+    text: str, *, case_sensitive: bool = False, ignore_punctuation: bool = False
+) -> str:
     text = collapse_ws(strip_markdown(unicode_clean(text)))
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1]
@@ -114,8 +115,10 @@ class Ocr(Assertion):
         return use_cer, self.max_wer, self.min_anls
 
     def check(self, ctx: AnswerContext) -> Verdict:
-        opts = {"case_sensitive": self.case_sensitive,
-                "ignore_punctuation": self.ignore_punctuation}
+        opts = {
+            "case_sensitive": self.case_sensitive,
+            "ignore_punctuation": self.ignore_punctuation,
+        }
         want = normalize_ocr(self.text, **opts)
         answer, extracted = extract_transcription(ctx.text)
         got = normalize_ocr(answer, **opts)
@@ -131,12 +134,28 @@ class Ocr(Assertion):
         ok = not fails
         score = a if min_anls is not None else max(0.0, min(1.0, 1.0 - c))
         metrics = f"CER {c:.3f}, WER {w:.3f}, ANLS {a:.3f}"
-        expl = metrics if ok else (f"{'; '.join(fails)} ({metrics}): expected "
-                                   f"{shorten(want, 120)!r}, got {shorten(got, 120)!r}")
-        return Verdict(ok, score, expl, parsed=got,
-                       details={"cer": round(c, 4), "wer": round(w, 4), "anls": round(a, 4),
-                                "expected_text": want, "got_text": got,
-                                "quoted_span_used": extracted})
+        expl = (
+            metrics
+            if ok
+            else (
+                f"{'; '.join(fails)} ({metrics}): expected "
+                f"{shorten(want, 120)!r}, got {shorten(got, 120)!r}"
+            )
+        )
+        return Verdict(
+            ok,
+            score,
+            expl,
+            parsed=got,
+            details={
+                "cer": round(c, 4),
+                "wer": round(w, 4),
+                "anls": round(a, 4),
+                "expected_text": want,
+                "got_text": got,
+                "quoted_span_used": extracted,
+            },
+        )
 
 
 TYPES: list[type[Assertion]] = [Ocr]

@@ -66,9 +66,11 @@ class AssertionRegistry:
             classes = obj if isinstance(obj, (list, tuple)) else [obj]
             for cls in classes:
                 if not (isinstance(cls, type) and issubclass(cls, Assertion)):
-                    raise TypeError(f"entry point {ep.name!r} ({ep.value}) in group "
-                                    f"{ENTRY_POINT_GROUP!r} must be an Assertion subclass "
-                                    f"or a list of them, got {cls!r}")
+                    raise TypeError(
+                        f"entry point {ep.name!r} ({ep.value}) in group "
+                        f"{ENTRY_POINT_GROUP!r} must be an Assertion subclass "
+                        f"or a list of them, got {cls!r}"
+                    )
                 self.register(cls, replace=True)
 
     # -- parsing ---------------------------------------------------------------------
@@ -101,8 +103,9 @@ class AssertionRegistry:
         if custom is not None:  # combinators parse their children through the registry
             result: Assertion = custom(value, path, self)
             return result
-        if isinstance(value, Mapping) and (cls.shorthand is None or cls.shorthand in value
-                                           or not _is_shorthand_value(cls, value)):
+        if isinstance(value, Mapping) and (
+            cls.shorthand is None or cls.shorthand in value or not _is_shorthand_value(cls, value)
+        ):
             data = dict(value)
             base = path
         elif cls.shorthand is not None:
@@ -115,8 +118,14 @@ class AssertionRegistry:
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = list(err["loc"])
-            if base is path and cls.shorthand is not None and data.keys() == {cls.shorthand} \
-                    and not isinstance(value, Mapping) and loc and loc[0] == cls.shorthand:
+            if (
+                base is path
+                and cls.shorthand is not None
+                and data.keys() == {cls.shorthand}
+                and not isinstance(value, Mapping)
+                and loc
+                and loc[0] == cls.shorthand
+            ):
                 loc = loc[1:]
             msg = err["msg"]
             if err["type"] == "extra_forbidden":

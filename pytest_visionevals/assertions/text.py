@@ -52,8 +52,11 @@ class Equals(Assertion):
         got = normalize_answer(ctx.text, case_sensitive=self.case_sensitive)
         want = normalize_answer(self.value, case_sensitive=self.case_sensitive)
         ok = got == want
-        expl = (f"equals {self.value!r}" if ok
-                else f"expected {self.value!r}, got {shorten(ctx.text)!r} (normalised {got!r})")
+        expl = (
+            f"equals {self.value!r}"
+            if ok
+            else f"expected {self.value!r}, got {shorten(ctx.text)!r} (normalised {got!r})"
+        )
         return _verdict(ok, expl, got)
 
 
@@ -75,8 +78,9 @@ class Contains(Assertion):
     def check(self, ctx: AnswerContext) -> Verdict:
         values = [self.value] if isinstance(self.value, str) else list(self.value)
         got = normalize_answer(ctx.text, case_sensitive=self.case_sensitive)
-        found = [v for v in values
-                 if normalize_answer(v, case_sensitive=self.case_sensitive) in got]
+        found = [
+            v for v in values if normalize_answer(v, case_sensitive=self.case_sensitive) in got
+        ]
         missing = [v for v in values if v not in found]
         ok = not missing if self.all else bool(found)
         if ok:
@@ -119,8 +123,11 @@ class Regex(Assertion):
         rx = re.compile(self.pattern, flags)
         m = rx.fullmatch(text) if self.full else rx.search(text)
         how = "fully match" if self.full else "match"
-        expl = (f"matched {m.group(0)!r}" if m
-                else f"{shorten(ctx.text)!r} does not {how} /{self.pattern}/")
+        expl = (
+            f"matched {m.group(0)!r}"
+            if m
+            else f"{shorten(ctx.text)!r} does not {how} /{self.pattern}/"
+        )
         return _verdict(m is not None, expl, m.group(0) if m else None)
 
 
@@ -143,8 +150,7 @@ class OneOf(Assertion):
         for v in self.values:
             if normalize_answer(v, case_sensitive=self.case_sensitive) == got:
                 return _verdict(True, f"equals {v!r}", got)
-        return _verdict(False, f"expected one of {self.values!r}, got {shorten(ctx.text)!r}",
-                        got)
+        return _verdict(False, f"expected one of {self.values!r}, got {shorten(ctx.text)!r}", got)
 
 
 # A mention preceded closely by one of these is negated: "not a bolt", "isn't a bolt".
@@ -161,7 +167,7 @@ def find_mentions(text: str, phrases: list[str]) -> tuple[list[str], list[str]]:
         hits = list(re.finditer(words_pattern(normalize_answer(phrase)), text))
         if not hits:
             continue
-        if any(not _NEGATION.search(text[max(0, h.start() - 40): h.start()]) for h in hits):
+        if any(not _NEGATION.search(text[max(0, h.start() - 40) : h.start()]) for h in hits):
             plain.append(phrase)
         else:
             negated.append(phrase)
@@ -194,16 +200,24 @@ class Label(Assertion):
         named, negated = find_mentions(text, wanted)
         bad, _ = find_mentions(text, self.forbidden)
         if bad:
-            return _verdict(False, f"names forbidden {', '.join(map(repr, bad))} in "
-                                   f"{shorten(ctx.text)!r}", named)
+            return _verdict(
+                False,
+                f"names forbidden {', '.join(map(repr, bad))} in {shorten(ctx.text)!r}",
+                named,
+            )
         if named:
             return _verdict(True, f"names {named[0]!r}", named)
         if negated:
-            return _verdict(False, f"{negated[0]!r} only appears negated in "
-                                   f"{shorten(ctx.text)!r}", [])
-        return _verdict(False, f"expected {self.label!r}"
-                        + (f" (or {', '.join(map(repr, self.synonyms))})" if self.synonyms
-                           else "") + f", got {shorten(ctx.text)!r}", [])
+            return _verdict(
+                False, f"{negated[0]!r} only appears negated in {shorten(ctx.text)!r}", []
+            )
+        return _verdict(
+            False,
+            f"expected {self.label!r}"
+            + (f" (or {', '.join(map(repr, self.synonyms))})" if self.synonyms else "")
+            + f", got {shorten(ctx.text)!r}",
+            [],
+        )
 
 
 _YES = re.compile(r"(?<!\w)(?:yes|yeah|yep|yup|affirmative)(?!\w)")

@@ -35,9 +35,7 @@ def _create(spec: ModelSpec) -> Provider:
         from pytest_visionevals.providers.rapidocr_baseline import RapidOCRProvider
 
         return RapidOCRProvider(spec)
-    raise ValueError(
-        f"model {spec.name!r}: provider {spec.provider!r} has no implementation here"
-    )
+    raise ValueError(f"model {spec.name!r}: provider {spec.provider!r} has no implementation here")
 
 
 def make_provider(spec: ModelSpec) -> Provider:

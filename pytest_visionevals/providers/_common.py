@@ -81,9 +81,7 @@ def timeout_error(timeout_s: float) -> ProviderError:
 
 
 def connection_error(detail: str, secrets: Iterable[str | None]) -> ProviderError:
-    return ProviderError(
-        f"connection error: {shorten(scrub(detail, secrets))}", retryable=True
-    )
+    return ProviderError(f"connection error: {shorten(scrub(detail, secrets))}", retryable=True)
 
 
 def malformed_error(detail: str, secrets: Iterable[str | None]) -> ProviderError:

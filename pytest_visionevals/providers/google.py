@@ -55,10 +55,15 @@ API_KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"
 DEFAULT_API_VERSION = "v1beta"
 
-_LEVELS = {"none": "MINIMAL", "minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM",
-           "high": "HIGH", "xhigh": "HIGH"}
-_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576,
-            "xhigh": 32768}
+_LEVELS = {
+    "none": "MINIMAL",
+    "minimal": "MINIMAL",
+    "low": "LOW",
+    "medium": "MEDIUM",
+    "high": "HIGH",
+    "xhigh": "HIGH",
+}
+_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768}
 
 
 def google_error(
@@ -131,8 +136,9 @@ class GoogleProvider:
         system = request.system or None
         if system and not opts.get("system_instruction", True):
             prompt, system = f"{system}\n\n{prompt}", None
-        parts = [types.Part.from_bytes(data=img.data, mime_type=img.mime_type)
-                 for img in request.images]
+        parts = [
+            types.Part.from_bytes(data=img.data, mime_type=img.mime_type) for img in request.images
+        ]
         parts.append(types.Part.from_text(text=prompt))
         config = types.GenerateContentConfig(
             system_instruction=system,
@@ -140,8 +146,7 @@ class GoogleProvider:
             max_output_tokens=params.max_output_tokens,
             seed=params.seed,
             response_mime_type=(
-                "application/json"
-                if request.json_mode and opts.get("json_mode", True) else None
+                "application/json" if request.json_mode and opts.get("json_mode", True) else None
             ),
             thinking_config=self._thinking(request),
         )
@@ -181,11 +186,14 @@ class GoogleProvider:
         response = done.value
         text = _answer_text(response)
         usage = _usage(response.usage_metadata)
-        raw = json.loads(response.model_dump_json(exclude_none=True,
-                                                  exclude={"sdk_http_response"}))
+        raw = json.loads(response.model_dump_json(exclude_none=True, exclude={"sdk_http_response"}))
         return Completion(
-            text=text, usage=usage, latency_s=done.latency_s, total_time_s=done.total_time_s,
-            attempts=done.attempts, cost_usd=compute_cost(usage, self.spec.pricing),
+            text=text,
+            usage=usage,
+            latency_s=done.latency_s,
+            total_time_s=done.total_time_s,
+            attempts=done.attempts,
+            cost_usd=compute_cost(usage, self.spec.pricing),
             raw=scrub_obj(raw, secrets),
         )
 

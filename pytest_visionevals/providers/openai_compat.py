@@ -129,7 +129,11 @@ class OpenAICompatProvider:
             )
         raw = json.loads(response.model_dump_json(exclude_none=True))
         return Completion(
-            text=text, usage=usage, latency_s=done.latency_s, total_time_s=done.total_time_s,
-            attempts=done.attempts, cost_usd=compute_cost(usage, self.spec.pricing),
+            text=text,
+            usage=usage,
+            latency_s=done.latency_s,
+            total_time_s=done.total_time_s,
+            attempts=done.attempts,
+            cost_usd=compute_cost(usage, self.spec.pricing),
             raw=scrub_obj(raw, secrets),
         )

@@ -155,11 +155,16 @@ class OpenAIResponsesProvider:
                 raise openai_error(exc, request.timeout_s, secrets) from None
 
         done = call_with_retries(attempt, attempts=request.max_attempts, policy=self.policy)
-        return self._completion(done.value, secrets, done.latency_s, done.total_time_s,
-                                done.attempts)
+        return self._completion(
+            done.value, secrets, done.latency_s, done.total_time_s, done.attempts
+        )
 
     def _completion(
-        self, response: Any, secrets: tuple[str, ...], latency: float, total: float,
+        self,
+        response: Any,
+        secrets: tuple[str, ...],
+        latency: float,
+        total: float,
         attempts: int,
     ) -> Completion:
         error = getattr(response, "error", None)
@@ -182,8 +187,13 @@ class OpenAIResponsesProvider:
             )
         raw = json.loads(response.model_dump_json(exclude_none=True))
         return Completion(
-            text=text, usage=usage, latency_s=latency, total_time_s=total, attempts=attempts,
-            cost_usd=compute_cost(usage, self.spec.pricing), raw=scrub_obj(raw, secrets),
+            text=text,
+            usage=usage,
+            latency_s=latency,
+            total_time_s=total,
+            attempts=attempts,
+            cost_usd=compute_cost(usage, self.spec.pricing),
+            raw=scrub_obj(raw, secrets),
         )
 
 

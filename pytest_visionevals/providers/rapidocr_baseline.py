@@ -47,8 +47,7 @@ class MissingDependency(MissingCredentials):
     def __init__(self, model: str) -> None:
         super().__init__("(no variable: install the 'ocr' extra)", model)
         self.args = (
-            f"{model} needs the optional package rapidocr: "
-            "pip install 'pytest-visionevals[ocr]'",
+            f"{model} needs the optional package rapidocr: pip install 'pytest-visionevals[ocr]'",
         )
 
 
@@ -113,14 +112,14 @@ class RapidOCRProvider:
             lines = _lines(result)
             for row in reading_order(lines):
                 rows.append(" ".join(ln.text for ln in row))
-            found.extend(
-                {"text": ln.text, "score": ln.score, "box": list(ln.box)} for ln in lines
-            )
+            found.extend({"text": ln.text, "score": ln.score, "box": list(ln.box)} for ln in lines)
         return Completion(
             text="\n".join(rows),
-            usage=Usage(input_tokens=0, cached_input_tokens=0, output_tokens=0,
-                        reasoning_tokens=0),
-            latency_s=elapsed, total_time_s=time.monotonic() - queued, attempts=1, cost_usd=0.0,
+            usage=Usage(input_tokens=0, cached_input_tokens=0, output_tokens=0, reasoning_tokens=0),
+            latency_s=elapsed,
+            total_time_s=time.monotonic() - queued,
+            attempts=1,
+            cost_usd=0.0,
             raw={"lines": found},
         )
 

@@ -18,7 +18,9 @@ def model_facts(catalog: Catalog, names: Iterable[str]) -> dict[str, dict[str, A
         if spec is None:
             continue
         out[name] = {
-            "display_name": spec.label, "provider": spec.provider, "model_id": spec.model_id,
+            "display_name": spec.label,
+            "provider": spec.provider,
+            "model_id": spec.model_id,
             **spec.facts.model_dump(),
             "pricing": spec.pricing.model_dump(),
         }

@@ -71,10 +71,14 @@ def summary_rows(card: Scorecard, interval: bool = True) -> list[Row]:
     """The side-by-side rows shared by the terminal table and the Markdown report."""
     ms = card.models
     rows: list[Row] = [
-        ("Overall score", [(rate_cell(m.overall, interval, 2), colour_for(m.overall.pass_rate))
-                           for m in ms]),
-        ("Macro avg (categories)", [(pct(m.macro_average, 2), colour_for(m.macro_average))
-                                    for m in ms]),
+        (
+            "Overall score",
+            [(rate_cell(m.overall, interval, 2), colour_for(m.overall.pass_rate)) for m in ms],
+        ),
+        (
+            "Macro avg (categories)",
+            [(pct(m.macro_average, 2), colour_for(m.macro_average)) for m in ms],
+        ),
     ]
     for cat in card.categories:
         cells = []
@@ -84,8 +88,10 @@ def summary_rows(card: Scorecard, interval: bool = True) -> list[Row]:
         rows.append((cat, cells))
     rows += [
         ("Avg response time", [(seconds(m.latency_avg_s), None) for m in ms]),
-        ("p50 / p95 latency",
-         [(f"{seconds(m.latency_p50_s)} / {seconds(m.latency_p95_s)}", None) for m in ms]),
+        (
+            "p50 / p95 latency",
+            [(f"{seconds(m.latency_p50_s)} / {seconds(m.latency_p95_s)}", None) for m in ms],
+        ),
         ("Median input tokens", [(tokens(m.median_input_tokens), None) for m in ms]),
         ("Median output tokens", [(tokens(m.median_output_tokens), None) for m in ms]),
         ("Est. cost / task", [(money(m.cost_per_task_usd, m.cost_known), None) for m in ms]),
@@ -94,18 +100,30 @@ def summary_rows(card: Scorecard, interval: bool = True) -> list[Row]:
     if any(m.judge_cost_usd is not None for m in ms):
         rows.append(("Judge cost", [(money(m.judge_cost_usd), None) for m in ms]))
     rows.append(("Coverage", [(_coverage(m), "yellow" if m.incomplete else None) for m in ms]))
-    rows.append(("Errors", [(str(m.overall.errors), "red" if m.overall.errors else None)
-                            for m in ms]))
+    rows.append(
+        ("Errors", [(str(m.overall.errors), "red" if m.overall.errors else None) for m in ms])
+    )
     rows.append(("Skipped", [(str(m.overall.skipped), None) for m in ms]))
     if card.has_repeats:
         k = max(m.repeats.k for m in ms if m.repeats)
-        rows.append((f"pass@{k}", [(pct(m.repeats.pass_at_k) if m.repeats else "-", None)
-                                   for m in ms]))
-        rows.append((f"pass^{k}", [(pct(m.repeats.pass_pow_k) if m.repeats else "-", None)
-                                   for m in ms]))
-        rows.append(("Flaky cases", [(str(len(m.repeats.flaky)) if m.repeats else "-",
-                                      "yellow" if m.repeats and m.repeats.flaky else None)
-                                     for m in ms]))
+        rows.append(
+            (f"pass@{k}", [(pct(m.repeats.pass_at_k) if m.repeats else "-", None) for m in ms])
+        )
+        rows.append(
+            (f"pass^{k}", [(pct(m.repeats.pass_pow_k) if m.repeats else "-", None) for m in ms])
+        )
+        rows.append(
+            (
+                "Flaky cases",
+                [
+                    (
+                        str(len(m.repeats.flaky)) if m.repeats else "-",
+                        "yellow" if m.repeats and m.repeats.flaky else None,
+                    )
+                    for m in ms
+                ],
+            )
+        )
     return rows
 
 
@@ -128,16 +146,32 @@ def fact_rows(facts: dict[str, dict[str, Any]], models: list[str]) -> list[list[
         f = facts.get(name) or {}
         price = f.get("pricing") or {}
         prices = " / ".join(
-            "?" if price.get(k) is None else f"${price[k]:g}" for k in ("input", "cached_input",
-                                                                        "output"))
+            "?" if price.get(k) is None else f"${price[k]:g}"
+            for k in ("input", "cached_input", "output")
+        )
         ctx = f.get("context_window")
-        rows.append([
-            name, f.get("organization") or "?", f.get("weights") or "?", f.get("license") or "?",
-            f"{ctx:,}" if isinstance(ctx, int) else "?", f.get("parameters") or "?",
-            f.get("release_date") or "?", prices,
-        ])
+        rows.append(
+            [
+                name,
+                f.get("organization") or "?",
+                f.get("weights") or "?",
+                f.get("license") or "?",
+                f"{ctx:,}" if isinstance(ctx, int) else "?",
+                f.get("parameters") or "?",
+                f.get("release_date") or "?",
+                prices,
+            ]
+        )
     return rows
 
 
-FACT_HEADERS = ["Model", "Organization", "Weights", "Licence", "Context window", "Parameters",
-                "Released", "USD / 1M tokens (in / cached / out)"]
+FACT_HEADERS = [
+    "Model",
+    "Organization",
+    "Weights",
+    "Licence",
+    "Context window",
+    "Parameters",
+    "Released",
+    "USD / 1M tokens (in / cached / out)",
+]

@@ -33,12 +33,17 @@ if TYPE_CHECKING:
     from pytest_visionevals.results import CaseResult
     from pytest_visionevals.scoring import Scorecard
 
-PALETTE = ["#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#bcbd22"]
+PALETTE = ["#d62728", "#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 EXPECTED_COLOUR = "#2ca02c"
 MAX_EMBED_SIDE = 1280  # px; keeps a report of many photos openable
-IMAGE_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-              ".gif": "image/gif", ".webp": "image/webp", ".bmp": "image/bmp"}
+IMAGE_MIME = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".bmp": "image/bmp",
+}
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,22 @@ def _boxes(raw: Any) -> list[Box]:
     for item in raw if isinstance(raw, list) else []:
         box = item.get("box") if isinstance(item, dict) else item
         label = item.get("label") if isinstance(item, dict) else None
-        if not (isinstance(box, (list, tuple)) and len(box) == 4
-                and all(isinstance(v, (int, float)) for v in box)):
+        if not (
+            isinstance(box, (list, tuple))
+            and len(box) == 4
+            and all(isinstance(v, (int, float)) for v in box)
+        ):
             continue  # a malformed entry is not drawn rather than breaking the report
         x1, y1, x2, y2 = (float(v) for v in box)
-        out.append(Box(min(x1, x2), min(y1, y2), abs(x2 - x1), abs(y2 - y1),
-                       None if label is None else str(label)))
+        out.append(
+            Box(
+                min(x1, x2),
+                min(y1, y2),
+                abs(x2 - x1),
+                abs(y2 - y1),
+                None if label is None else str(label),
+            )
+        )
     return out
 
 
@@ -90,8 +105,11 @@ def points_in_verdict(verdict: Any) -> list[tuple[float, float]]:
         details = node.get("details")
         raw = details.get("predicted_points") if isinstance(details, dict) else None
         for p in raw if isinstance(raw, list) else []:
-            if (isinstance(p, (list, tuple)) and len(p) == 2
-                    and all(isinstance(v, (int, float)) for v in p)):
+            if (
+                isinstance(p, (list, tuple))
+                and len(p) == 2
+                and all(isinstance(v, (int, float)) for v in p)
+            ):
                 point = (float(p[0]), float(p[1]))
                 if point not in found:
                     found.append(point)
@@ -124,9 +142,14 @@ def _image(path_or_url: str, cache: dict[str, ImageView]) -> ImageView:
         else:
             mime = IMAGE_MIME.get(p.suffix.lower()) or mimetypes.guess_type(p.name)[0]
             data, mime, width, height = _for_report(data, mime)
-            view = ImageView(f"data:{mime or 'application/octet-stream'};base64,"
-                             f"{base64.b64encode(data).decode('ascii')}", None, name,
-                             width, height)
+            view = ImageView(
+                f"data:{mime or 'application/octet-stream'};base64,"
+                f"{base64.b64encode(data).decode('ascii')}",
+                None,
+                name,
+                width,
+                height,
+            )
     cache[path_or_url] = view
     return view
 
@@ -185,9 +208,15 @@ def verdict_checks(verdict: Any, depth: int = 0) -> list[CheckView]:
     if not isinstance(verdict, dict):
         return []
     score = verdict.get("score")
-    out = [CheckView(depth, str(verdict.get("assertion") or ""), bool(verdict.get("passed")),
-                     f"{score:.2f}" if isinstance(score, (int, float)) else "",
-                     str(verdict.get("explanation") or ""))]
+    out = [
+        CheckView(
+            depth,
+            str(verdict.get("assertion") or ""),
+            bool(verdict.get("passed")),
+            f"{score:.2f}" if isinstance(score, (int, float)) else "",
+            str(verdict.get("explanation") or ""),
+        )
+    ]
     for child in verdict.get("children") or []:
         out += verdict_checks(child, depth + 1)
     return out
@@ -228,20 +257,36 @@ def case_views(results: Iterable[CaseResult], models: Sequence[str]) -> list[Cas
         view = views.get(k)
         if view is None:
             view = views[k] = CaseView(
-                key=f"{k[0]}::{k[1]}" + (f"#{k[2]}" if k[2] else ""), file=k[0],
-                case_id=k[1], category=r["category"], repeat_index=k[2], prompt=r["prompt"],
-                images=[_image(i, cache) for i in r.get("images") or []], expected=[])
-        view.expected += [b for b in boxes_in_verdict(r.get("verdict"), "expected_boxes")
-                          if b not in view.expected]
+                key=f"{k[0]}::{k[1]}" + (f"#{k[2]}" if k[2] else ""),
+                file=k[0],
+                case_id=k[1],
+                category=r["category"],
+                repeat_index=k[2],
+                prompt=r["prompt"],
+                images=[_image(i, cache) for i in r.get("images") or []],
+                expected=[],
+            )
+        view.expected += [
+            b
+            for b in boxes_in_verdict(r.get("verdict"), "expected_boxes")
+            if b not in view.expected
+        ]
         score = r.get("score")
-        view.answers.append(AnswerView(
-            model=r["model"], colour=colours.get(r["model"], PALETTE[0]), outcome=r["outcome"],
-            score="" if score is None else f"{score:.2f}",
-            answer=r.get("answer") or "", explanation=r.get("explanation") or "",
-            reason=r.get("reason") or "", meta=_meta(r),
-            predicted=boxes_in_verdict(r.get("verdict"), "predicted_boxes"),
-            checks=verdict_checks(r.get("verdict")),
-            points=points_in_verdict(r.get("verdict"))))
+        view.answers.append(
+            AnswerView(
+                model=r["model"],
+                colour=colours.get(r["model"], PALETTE[0]),
+                outcome=r["outcome"],
+                score="" if score is None else f"{score:.2f}",
+                answer=r.get("answer") or "",
+                explanation=r.get("explanation") or "",
+                reason=r.get("reason") or "",
+                meta=_meta(r),
+                predicted=boxes_in_verdict(r.get("verdict"), "predicted_boxes"),
+                checks=verdict_checks(r.get("verdict")),
+                points=points_in_verdict(r.get("verdict")),
+            )
+        )
     order = {m: i for i, m in enumerate(models)}
     for view in views.values():
         view.answers.sort(key=lambda a: order.get(a.model, len(order)))
@@ -252,12 +297,19 @@ def _environment() -> jinja2.Environment:
     # Autoescape everything: model text only ever reaches the page as escaped text.
     return jinja2.Environment(
         loader=jinja2.PackageLoader("pytest_visionevals", "report/templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-        lstrip_blocks=True)
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
-def render(card: Scorecard, facts: dict[str, dict[str, Any]] | None = None,
-           gate_lines: Sequence[str] = (), title: str = "Vision eval report") -> str:
+def render(
+    card: Scorecard,
+    facts: dict[str, dict[str, Any]] | None = None,
+    gate_lines: Sequence[str] = (),
+    title: str = "Vision eval report",
+) -> str:
     models = [m.model for m in card.models]
     template = _environment().get_template("report.html.j2")
     return template.render(

@@ -57,9 +57,13 @@ class RunData:
         return Scorecard.build(self.results, self.model_order)
 
 
-def build_document(card: Scorecard, facts: Mapping[str, Any] | None = None,
-                   gate: Mapping[str, Any] | None = None, complete: bool = True,
-                   model_order: list[str] | None = None) -> dict[str, Any]:
+def build_document(
+    card: Scorecard,
+    facts: Mapping[str, Any] | None = None,
+    gate: Mapping[str, Any] | None = None,
+    complete: bool = True,
+    model_order: list[str] | None = None,
+) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "generator": {"name": "pytest-visionevals", "version": _version()},
@@ -105,11 +109,17 @@ def load(path: str | Path) -> RunData:
         raise ReportError(f"{p}: expected a JSON object at the top level")
     version = doc.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise ReportError(f"{p}: schema_version {version!r} is not supported "
-                          f"(this version reads {SCHEMA_VERSION})")
+        raise ReportError(
+            f"{p}: schema_version {version!r} is not supported "
+            f"(this version reads {SCHEMA_VERSION})"
+        )
     raw_results = doc.get("results")
     if not isinstance(raw_results, list):
         raise ReportError(f"{p}: field 'results' is missing or not a list")
     results = [coerce_result(r, f"{p}: results[{i}]") for i, r in enumerate(raw_results)]
-    return RunData(results=results, model_order=list(doc.get("model_order") or []),
-                   facts=dict(doc.get("models") or {}), complete=bool(doc.get("complete", True)))
+    return RunData(
+        results=results,
+        model_order=list(doc.get("model_order") or []),
+        facts=dict(doc.get("models") or {}),
+        complete=bool(doc.get("complete", True)),
+    )

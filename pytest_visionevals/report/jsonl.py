@@ -36,8 +36,14 @@ class JsonlWriter:
         # "w": a path given twice starts a new run rather than double-counting the old one.
         self._fh: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
         self.count = 0
-        self._write({"kind": "header", "schema_version": SCHEMA_VERSION,
-                     "started_at": now_iso(), **(header or {})})
+        self._write(
+            {
+                "kind": "header",
+                "schema_version": SCHEMA_VERSION,
+                "started_at": now_iso(),
+                **(header or {}),
+            }
+        )
 
     def _write(self, record: Mapping[str, Any]) -> None:
         if self._fh is None:
@@ -86,8 +92,10 @@ def read(path: str | Path) -> RunData:
         if kind == "header":
             version = record.get("schema_version")
             if version != SCHEMA_VERSION:
-                raise ReportError(f"{where}: schema_version {version!r} is not supported "
-                                  f"(this version reads {SCHEMA_VERSION})")
+                raise ReportError(
+                    f"{where}: schema_version {version!r} is not supported "
+                    f"(this version reads {SCHEMA_VERSION})"
+                )
             data.model_order = list(record.get("model_order") or data.model_order)
             data.facts = dict(record.get("models") or data.facts)
         elif kind == "result":

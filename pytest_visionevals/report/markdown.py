@@ -23,29 +23,44 @@ MAX_FAILURES_LISTED = 50
 def _cell(text: object) -> str:
     # Names and explanations may hold pipes, newlines or HTML (model text is untrusted):
     # keep the table intact and never let a PR comment render markup from a model.
-    return (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-            .replace("<", "&lt;").replace(">", "&gt;"))
+    return (
+        str(text)
+        .replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("\n", " ")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |",
-             "|" + "|".join("---" for _ in headers) + "|"]
+    lines = [
+        "| " + " | ".join(_cell(h) for h in headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return lines
 
 
-def render(card: Scorecard, facts: dict[str, dict[str, Any]] | None = None,
-           gate_lines: Sequence[str] = (), title: str = "Vision eval scorecard") -> str:
+def render(
+    card: Scorecard,
+    facts: dict[str, dict[str, Any]] | None = None,
+    gate_lines: Sequence[str] = (),
+    title: str = "Vision eval scorecard",
+) -> str:
     out = [f"## {title}", ""]
     if not card.models:
         return "\n".join([*out, "No eval results.", ""])
-    out += _table(["", *(f"**{m.model}**" + (" (incomplete)" if m.incomplete else "")
-                         for m in card.models)],
-                  [[label, *(text for text, _ in cells)] for label, cells in summary_rows(card)])
+    out += _table(
+        ["", *(f"**{m.model}**" + (" (incomplete)" if m.incomplete else "") for m in card.models)],
+        [[label, *(text for text, _ in cells)] for label, cells in summary_rows(card)],
+    )
     out.append("")
-    out.append("Pass rate (passed/answered) with a Wilson 95% interval in brackets. "
-               "Overall = all answered cases of the model (micro average). Errors lower "
-               "coverage, not the score.")
+    out.append(
+        "Pass rate (passed/answered) with a Wilson 95% interval in brackets. "
+        "Overall = all answered cases of the model (micro average). Errors lower "
+        "coverage, not the score."
+    )
     if any(m.incomplete for m in card.models):
         out += ["", "(incomplete): coverage below 90%, figures are not comparable."]
     if gate_lines:
@@ -66,19 +81,27 @@ def _repeats(card: Scorecard) -> list[str]:
     flaky = [(m.model, c) for m in card.models if m.repeats for c in m.repeats.flaky]
     if flaky:
         out += ["Flaky cases (passed some repeats, failed others):", ""]
-        out += [f"- `{_cell(model)}` {_cell(c.file)}::{_cell(c.case_id)}: "
-                f"{c.passed}/{c.answered} passed" for model, c in flaky]
+        out += [
+            f"- `{_cell(model)}` {_cell(c.file)}::{_cell(c.case_id)}: "
+            f"{c.passed}/{c.answered} passed"
+            for model, c in flaky
+        ]
     else:
         out.append("No flaky cases.")
     rows: dict[tuple[str, str], dict[str, str]] = {}
     for m in card.models:
         for c in m.repeats.cases if m.repeats else ():
             rows.setdefault((c.file, c.case_id), {})[m.model] = (
-                f"{pct(c.pass_rate)} ({c.passed}/{c.answered})" if c.answered else "n/a")
+                f"{pct(c.pass_rate)} ({c.passed}/{c.answered})" if c.answered else "n/a"
+            )
     out += ["", "<details><summary>Per-case pass rate across repeats</summary>", ""]
-    out += _table(["Case", *(m.model for m in card.models)],
-                  [[f"{f}::{cid}", *(cells.get(m.model, "-") for m in card.models)]
-                   for (f, cid), cells in sorted(rows.items())])
+    out += _table(
+        ["Case", *(m.model for m in card.models)],
+        [
+            [f"{f}::{cid}", *(cells.get(m.model, "-") for m in card.models)]
+            for (f, cid), cells in sorted(rows.items())
+        ],
+    )
     out += ["", "</details>"]
     return out
 

@@ -36,8 +36,9 @@ def render(card: Scorecard, width: int = 100, gate_lines: Sequence[str] = ()) ->
         return [[("vision scorecard: no eval results", "yellow")]]
     rows = summary_rows(card)
     heads = [header(m) for m in card.models]
-    col_w = [max(len(heads[i]), *(len(cells[i][0]) for _, cells in rows))
-             for i in range(len(heads))]
+    col_w = [
+        max(len(heads[i]), *(len(cells[i][0]) for _, cells in rows)) for i in range(len(heads))
+    ]
     label_w = max(len(label) for label, _ in rows)
     spare = width - (label_w + sum(w + GAP for w in col_w))
     if spare < 0:
@@ -64,14 +65,22 @@ def render(card: Scorecard, width: int = 100, gate_lines: Sequence[str] = ()) ->
         if not m.repeats:
             continue
         for c in m.repeats.flaky[:MAX_FLAKY_LISTED]:
-            notes.append([(f"flaky: {m.model} {c.file}::{c.case_id} "
-                           f"({c.passed}/{c.answered} passed)", "yellow")])
+            notes.append(
+                [
+                    (
+                        f"flaky: {m.model} {c.file}::{c.case_id} ({c.passed}/{c.answered} passed)",
+                        "yellow",
+                    )
+                ]
+            )
         hidden = len(m.repeats.flaky) - MAX_FLAKY_LISTED
         if hidden > 0:
             notes.append([(f"flaky: {m.model} ... and {hidden} more", "yellow")])
     for m in card.models:
-        for label, reasons, colour in (("skipped", m.skip_reasons, "yellow"),
-                                       ("errors", m.error_reasons, "red")):
+        for label, reasons, colour in (
+            ("skipped", m.skip_reasons, "yellow"),
+            ("errors", m.error_reasons, "red"),
+        ):
             shown = list(reasons.items())[:MAX_REASONS_LISTED]
             for reason, n in shown:
                 notes.append([(_fit(f"{label}: {m.model}: {n} x {reason}", width), colour)])

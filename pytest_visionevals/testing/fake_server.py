@@ -162,8 +162,10 @@ class FakeVLMServer:
         self._httpd = httpd
         self._stopping.clear()
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name="FakeVLMServer", daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="FakeVLMServer",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -218,8 +220,9 @@ class FakeVLMServer:
         """Queue ``times`` copies of a fault; faults are consumed in FIFO order."""
         if kind == "status" and status is None:
             raise ValueError("a 'status' fault needs status=<code>")
-        fault = Fault(kind, retry_after=retry_after, status=status, path=path, model=model,
-                      message=message)
+        fault = Fault(
+            kind, retry_after=retry_after, status=status, path=path, model=model, message=message
+        )
         with self._lock:
             self._faults.extend([fault] * times)
 
@@ -352,15 +355,25 @@ def _responses_body(model: str, text: str, u: FakeUsage) -> dict[str, Any]:
     output: list[dict[str, Any]] = []
     if u.reasoning_tokens:
         output.append({"type": "reasoning", "id": f"rs_{uuid.uuid4().hex}", "summary": []})
-    output.append({
-        "type": "message", "id": f"msg_{uuid.uuid4().hex}", "status": "completed",
-        "role": "assistant",
-        "content": [{"type": "output_text", "text": text, "annotations": []}],
-    })
+    output.append(
+        {
+            "type": "message",
+            "id": f"msg_{uuid.uuid4().hex}",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
+    )
     return {
-        "id": f"resp_{uuid.uuid4().hex}", "object": "response", "created_at": int(time.time()),
-        "status": "completed", "model": model, "output": output,
-        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+        "id": f"resp_{uuid.uuid4().hex}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
         "usage": {
             "input_tokens": u.input_tokens,
             "input_tokens_details": {"cached_tokens": u.cached_tokens},
@@ -373,14 +386,20 @@ def _responses_body(model: str, text: str, u: FakeUsage) -> dict[str, Any]:
 
 def _chat_body(model: str, text: str, u: FakeUsage) -> dict[str, Any]:
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
-        "created": int(time.time()), "model": model,
-        "choices": [{
-            "index": 0, "finish_reason": "stop",
-            "message": {"role": "assistant", "content": text},
-        }],
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": text},
+            }
+        ],
         "usage": {
-            "prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
+            "prompt_tokens": u.input_tokens,
+            "completion_tokens": u.output_tokens,
             "total_tokens": u.input_tokens + u.output_tokens,
             "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
             "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
@@ -404,23 +423,46 @@ def _gemini_body(model: str, text: str, u: FakeUsage, thought: str | None) -> di
     if u.cached_tokens:
         usage["cachedContentTokenCount"] = u.cached_tokens
     return {
-        "candidates": [{
-            "content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0,
-        }],
-        "usageMetadata": usage, "modelVersion": model, "responseId": uuid.uuid4().hex[:20],
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": parts},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": usage,
+        "modelVersion": model,
+        "responseId": uuid.uuid4().hex[:20],
     }
 
 
 def _error_body(api: Api | None, status: int, message: str) -> dict[str, Any]:
     if api == "gemini":
-        names = {429: "RESOURCE_EXHAUSTED", 400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED",
-                 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 503: "UNAVAILABLE"}
-        return {"error": {"code": status, "message": message,
-                          "status": names.get(status, "INTERNAL")}}
-    kinds = {429: "rate_limit_error", 400: "invalid_request_error", 401: "authentication_error",
-             404: "not_found_error"}
-    return {"error": {"message": message, "type": kinds.get(status, "server_error"),
-                      "code": None, "param": None}}
+        names = {
+            429: "RESOURCE_EXHAUSTED",
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            503: "UNAVAILABLE",
+        }
+        return {
+            "error": {"code": status, "message": message, "status": names.get(status, "INTERNAL")}
+        }
+    kinds = {
+        429: "rate_limit_error",
+        400: "invalid_request_error",
+        401: "authentication_error",
+        404: "not_found_error",
+    }
+    return {
+        "error": {
+            "message": message,
+            "type": kinds.get(status, "server_error"),
+            "code": None,
+            "param": None,
+        }
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -443,10 +485,13 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         split = urlsplit(self.path)
         path = split.path
-        query = {k: (REDACTED if k.lower() in _SECRET_QUERY else v)
-                 for k, v in parse_qsl(split.query)}
-        headers = {k.lower(): (REDACTED if k.lower() in _SECRET_HEADERS else v)
-                   for k, v in self.headers.items()}
+        query = {
+            k: (REDACTED if k.lower() in _SECRET_QUERY else v) for k, v in parse_qsl(split.query)
+        }
+        headers = {
+            k.lower(): (REDACTED if k.lower() in _SECRET_HEADERS else v)
+            for k, v in self.headers.items()
+        }
 
         api: Api | None = None
         model = ""
@@ -465,8 +510,16 @@ class _Handler(BaseHTTPRequestHandler):
             system, prompt, images = _parse_gemini(body)
 
         req = RecordedRequest(
-            method="POST", path=path, query=query, headers=headers, body=body, api=api,
-            model=model, prompt=prompt, system=system, images=images,
+            method="POST",
+            path=path,
+            query=query,
+            headers=headers,
+            body=body,
+            api=api,
+            model=model,
+            prompt=prompt,
+            system=system,
+            images=images,
         )
         fault = owner._record(req)
         if api is None:
@@ -506,9 +559,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, _error_body(api, status, message), extra)
         return True
 
-    def _send_json(
-        self, status: int, payload: Any, extra: Mapping[str, str] | None = None
-    ) -> None:
+    def _send_json(self, status: int, payload: Any, extra: Mapping[str, str] | None = None) -> None:
         self._send_raw(status, json.dumps(payload).encode(), "application/json", extra)
 
     def _send_raw(
@@ -535,8 +586,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
     parser.add_argument("--answer", default="OK", help="the default answer")
-    parser.add_argument("--answer-map", default=None, metavar="JSON",
-                        help='JSON object {"substring of prompt": "answer", ...}')
+    parser.add_argument(
+        "--answer-map",
+        default=None,
+        metavar="JSON",
+        help='JSON object {"substring of prompt": "answer", ...}',
+    )
     parser.add_argument("--input-tokens", type=int, default=FakeUsage.input_tokens)
     parser.add_argument("--output-tokens", type=int, default=FakeUsage.output_tokens)
     parser.add_argument("--reasoning-tokens", type=int, default=FakeUsage.reasoning_tokens)
@@ -545,10 +600,16 @@ def main(argv: list[str] | None = None) -> int:
     if mapping is not None and not isinstance(mapping, dict):
         parser.error("--answer-map must be a JSON object")
     server = FakeVLMServer(
-        answer=mapping, default_answer=args.answer, latency=args.latency,
-        host=args.host, port=args.port,
-        usage=FakeUsage(input_tokens=args.input_tokens, output_tokens=args.output_tokens,
-                        reasoning_tokens=args.reasoning_tokens),
+        answer=mapping,
+        default_answer=args.answer,
+        latency=args.latency,
+        host=args.host,
+        port=args.port,
+        usage=FakeUsage(
+            input_tokens=args.input_tokens,
+            output_tokens=args.output_tokens,
+            reasoning_tokens=args.reasoning_tokens,
+        ),
     )
     stop = threading.Event()
 

@@ -107,8 +107,14 @@ def dump_eval_file(ef: EvalFile) -> str:
         "tags": ef.tags,
         "cases": ef.cases,
     }
-    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True,
-                     default_flow_style=False)
+    body = yaml.dump(
+        doc,
+        Dumper=_Dumper,
+        sort_keys=False,
+        width=100,
+        allow_unicode=True,
+        default_flow_style=False,
+    )
     return f"{SCHEMA_COMMENT}\n{GENERATED_COMMENT}\n{body}"
 
 
@@ -248,23 +254,34 @@ def visible_fractions(masks: list[np.ndarray]) -> list[float]:
     return out
 
 
-def shape_mask(size: tuple[int, int], kind: str, cx: float, cy: float, r: float,
-               rot: float = 0.0) -> np.ndarray:
+def shape_mask(
+    size: tuple[int, int], kind: str, cx: float, cy: float, r: float, rot: float = 0.0
+) -> np.ndarray:
     m = Image.new("L", size, 0)
     draw_shape(ImageDraw.Draw(m), kind, cx, cy, r, fill=255, rot=rot)
     return np.asarray(m) > 0
 
 
-def text_box(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: int,
-             fill: Any = (20, 20, 20)) -> Box:
+def text_box(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    size: int,
+    fill: Any = (20, 20, 20),
+) -> Box:
     """Draw text at xy (top-left anchor); return its ink box."""
     draw.text(xy, text, font=font(size), fill=fill)
     x1, y1, x2, y2 = draw.textbbox(xy, text, font=font(size))
     return [int(x1), int(y1), int(x2), int(y2)]
 
 
-def noise_background(rng_seed: int, size: tuple[int, int], base: tuple[int, int, int],
-                     amp: int, horizontal: bool = False) -> Image.Image:
+def noise_background(
+    rng_seed: int,
+    size: tuple[int, int],
+    base: tuple[int, int, int],
+    amp: int,
+    horizontal: bool = False,
+) -> Image.Image:
     """A textured background that still compresses well (blocky or streaky noise)."""
     gen = np.random.default_rng(rng_seed)
     w, h = size

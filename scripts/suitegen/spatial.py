@@ -25,20 +25,32 @@ FOLDER = "spatial_understanding"
 W, H = 640, 480
 
 COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 40, 40), "blue": (40, 80, 220), "green": (40, 160, 60),
-    "yellow": (235, 190, 20), "purple": (130, 50, 180), "orange": (245, 130, 20),
-    "black": (30, 30, 30), "gray": (140, 140, 140),
+    "red": (220, 40, 40),
+    "blue": (40, 80, 220),
+    "green": (40, 160, 60),
+    "yellow": (235, 190, 20),
+    "purple": (130, 50, 180),
+    "orange": (245, 130, 20),
+    "black": (30, 30, 30),
+    "gray": (140, 140, 140),
 }
 SHAPE_SYNONYMS: dict[str, list[str]] = {
-    "circle": ["disk", "disc"], "diamond": ["rhombus"], "square": [], "triangle": [],
-    "star": [], "hexagon": [], "pentagon": [],
+    "circle": ["disk", "disc"],
+    "diamond": ["rhombus"],
+    "square": [],
+    "triangle": [],
+    "star": [],
+    "hexagon": [],
+    "pentagon": [],
 }
 
 
 def _label(name: str, forbidden: list[str] | None = None) -> dict[str, Any]:
     colour, shape = name.split()
-    out: dict[str, Any] = {"label": name,
-                           "synonyms": [f"{colour} {s}" for s in SHAPE_SYNONYMS[shape]]}
+    out: dict[str, Any] = {
+        "label": name,
+        "synonyms": [f"{colour} {s}" for s in SHAPE_SYNONYMS[shape]],
+    }
     if forbidden:
         out["forbidden"] = forbidden
     return {"label": out}
@@ -74,13 +86,13 @@ class Scene:
         for n in self.names:
             colour, shape = n.split()
             cx, cy = self.pos[n]
-            self.boxes[n] = draw_shape(d, shape, cx, cy, self.r, fill=COLOURS[colour],
-                                       outline=(20, 20, 20), width=2)
+            self.boxes[n] = draw_shape(
+                d, shape, cx, cy, self.r, fill=COLOURS[colour], outline=(20, 20, 20), width=2
+            )
         return img
 
     def dist_rank(self, ref: str) -> list[tuple[float, str]]:
-        return sorted((math.dist(self.pos[ref], self.pos[n]), n) for n in self.names
-                      if n != ref)
+        return sorted((math.dist(self.pos[ref], self.pos[n]), n) for n in self.names if n != ref)
 
 
 def _clear_margin(ranked: list[tuple[float, str]], ratio: float) -> bool:
@@ -88,17 +100,27 @@ def _clear_margin(ranked: list[tuple[float, str]], ratio: float) -> bool:
 
 
 def _scene_a(suite: Suite) -> list[dict[str, Any]]:
-    names = ["red circle", "blue square", "green triangle", "yellow star", "purple hexagon",
-             "orange diamond", "black pentagon"]
+    names = [
+        "red circle",
+        "blue square",
+        "green triangle",
+        "yellow star",
+        "purple hexagon",
+        "orange diamond",
+        "black pentagon",
+    ]
     sc = Scene(1201, names)
 
     def ok(s: Scene) -> bool:
         xs = sorted(p[0] for p in s.pos.values())
         gaps_x = min(b - a for a, b in pairwise(xs))
         gt, rc = s.pos["green triangle"], s.pos["red circle"]
-        return (_clear_margin(s.dist_rank("yellow star"), 0.75)
-                and _clear_margin(s.dist_rank("blue square"), 0.75)
-                and gaps_x > 25 and abs(gt[1] - rc[1]) > 60)
+        return (
+            _clear_margin(s.dist_rank("yellow star"), 0.75)
+            and _clear_margin(s.dist_rank("blue square"), 0.75)
+            and gaps_x > 25
+            and abs(gt[1] - rc[1]) > 60
+        )
 
     sc.layout(ok)
     path = suite.image(FOLDER, "scene_a", sc.render())
@@ -114,44 +136,78 @@ def _scene_a(suite: Suite) -> list[dict[str, Any]]:
     starbox = sc.boxes["yellow star"]
     others = [n for n in names if n != leftmost]
     return [
-        case("closest-to-star", path,
-             "Which object is closest to the yellow star? Answer with its colour and shape.",
-             {"all": [{"label": {**_label(closest)["label"], "weight": 2}},
-                      {"not": _label(second)}]},
-             [f"The {closest} is closest to the yellow star.", closest.title()],
-             [f"The {second} is closest.", f"The {second}."]),
-        case("farthest-from-square", path,
-             "Which object is farthest from the blue square? Answer with its colour and shape.",
-             _label(farthest, forbidden=[far[-2][1]]),
-             [f"The {farthest}.", f"It's the {farthest}, in the opposite corner."],
-             [f"The {far[-2][1]}."]),
-        case("triangle-above-circle", path,
-             "Is the green triangle above the red circle? Answer yes or no.",
-             {"yes_no": "yes" if above else "no"},
-             ["Yes." if above else "No.", "Yes, it is higher up." if above
-              else "No, it is below the red circle."],
-             ["No." if above else "Yes."]),
-        case("count-right-of-circle", path,
-             "How many objects are to the right of the red circle? Answer with a number.",
-             {"count": right_of},
-             [f"There are {right_of} objects to its right.", f"{right_of}"],
-             [f"{len(names) - 1 - right_of}" if len(names) - 1 - right_of != right_of
-              else f"{right_of + 1}"]),
-        case("leftmost-object", path,
-             "Which object is the leftmost in the image? Answer with its colour and shape.",
-             _label(leftmost, forbidden=others),
-             [f"The {leftmost}.", f"{leftmost}"],
-             [f"The {others[0]}.", f"The {leftmost} and the {others[1]}."]),
-        case("point-at-diamond", path, "Point at the orange diamond.",
-             {"point": {"box": diamond}},
-             [f"[{center(diamond)[0]}, {center(diamond)[1]}]"],
-             [f"[{center(starbox)[0]}, {center(starbox)[1]}]"],
-             task="detection", box_format="xyxy_px"),
-        case("locate-star", path, "Locate the yellow star.",
-             {"box": {"box": starbox, "min_iou": 0.5}},
-             [box_json(shift_box(starbox, 3, -2)), f"```json\n{box_json(starbox)}\n```"],
-             [box_json(diamond), box_json(shift_box(starbox, 40, 30))],
-             task="detection", box_format="xyxy_px"),
+        case(
+            "closest-to-star",
+            path,
+            "Which object is closest to the yellow star? Answer with its colour and shape.",
+            {
+                "all": [
+                    {"label": {**_label(closest)["label"], "weight": 2}},
+                    {"not": _label(second)},
+                ]
+            },
+            [f"The {closest} is closest to the yellow star.", closest.title()],
+            [f"The {second} is closest.", f"The {second}."],
+        ),
+        case(
+            "farthest-from-square",
+            path,
+            "Which object is farthest from the blue square? Answer with its colour and shape.",
+            _label(farthest, forbidden=[far[-2][1]]),
+            [f"The {farthest}.", f"It's the {farthest}, in the opposite corner."],
+            [f"The {far[-2][1]}."],
+        ),
+        case(
+            "triangle-above-circle",
+            path,
+            "Is the green triangle above the red circle? Answer yes or no.",
+            {"yes_no": "yes" if above else "no"},
+            [
+                "Yes." if above else "No.",
+                "Yes, it is higher up." if above else "No, it is below the red circle.",
+            ],
+            ["No." if above else "Yes."],
+        ),
+        case(
+            "count-right-of-circle",
+            path,
+            "How many objects are to the right of the red circle? Answer with a number.",
+            {"count": right_of},
+            [f"There are {right_of} objects to its right.", f"{right_of}"],
+            [
+                f"{len(names) - 1 - right_of}"
+                if len(names) - 1 - right_of != right_of
+                else f"{right_of + 1}"
+            ],
+        ),
+        case(
+            "leftmost-object",
+            path,
+            "Which object is the leftmost in the image? Answer with its colour and shape.",
+            _label(leftmost, forbidden=others),
+            [f"The {leftmost}.", f"{leftmost}"],
+            [f"The {others[0]}.", f"The {leftmost} and the {others[1]}."],
+        ),
+        case(
+            "point-at-diamond",
+            path,
+            "Point at the orange diamond.",
+            {"point": {"box": diamond}},
+            [f"[{center(diamond)[0]}, {center(diamond)[1]}]"],
+            [f"[{center(starbox)[0]}, {center(starbox)[1]}]"],
+            task="detection",
+            box_format="xyxy_px",
+        ),
+        case(
+            "locate-star",
+            path,
+            "Locate the yellow star.",
+            {"box": {"box": starbox, "min_iou": 0.5}},
+            [box_json(shift_box(starbox, 3, -2)), f"```json\n{box_json(starbox)}\n```"],
+            [box_json(diamond), box_json(shift_box(starbox, 40, 30))],
+            task="detection",
+            box_format="xyxy_px",
+        ),
     ]
 
 
@@ -162,18 +218,25 @@ def _scene_b(suite: Suite) -> list[dict[str, Any]]:
     def ok(s: Scene) -> bool:
         xs = sorted(p[0] for p in s.pos.values())
         ys = sorted(p[1] for p in s.pos.values())
-        pairs = sorted((math.dist(s.pos[a], s.pos[b]), a, b) for i, a in enumerate(names)
-                       for b in names[i + 1:])
-        return (min(b - a for a, b in pairwise(xs)) > 40
-                and ys[-1] - ys[-2] > 40 and pairs[0][0] < 0.75 * pairs[1][0]
-                and abs(s.pos["red square"][0] - s.pos["blue circle"][0]) > 80)
+        pairs = sorted(
+            (math.dist(s.pos[a], s.pos[b]), a, b)
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        )
+        return (
+            min(b - a for a, b in pairwise(xs)) > 40
+            and ys[-1] - ys[-2] > 40
+            and pairs[0][0] < 0.75 * pairs[1][0]
+            and abs(s.pos["red square"][0] - s.pos["blue circle"][0]) > 80
+        )
 
     sc.layout(ok)
     path = suite.image(FOLDER, "scene_b", sc.render())
     order = sorted(names, key=lambda n: sc.pos[n][0])
     lowest = max(names, key=lambda n: sc.pos[n][1])
-    pairs = sorted((math.dist(sc.pos[a], sc.pos[b]), a, b) for i, a in enumerate(names)
-                   for b in names[i + 1:])
+    pairs = sorted(
+        (math.dist(sc.pos[a], sc.pos[b]), a, b) for i, a in enumerate(names) for b in names[i + 1 :]
+    )
     _, pa, pb = pairs[0]
     _, qa, qb = pairs[-1]
     red_left = sc.pos["red square"][0] < sc.pos["blue circle"][0]
@@ -181,27 +244,39 @@ def _scene_b(suite: Suite) -> list[dict[str, Any]]:
     pattern = r"\b" + r"\b.*\b".join(colours) + r"\b"
     wrong_order = list(reversed(colours))
     return [
-        case("order-left-to-right", path,
-             "List the colours of the objects from left to right, separated by commas.",
-             {"regex": {"pattern": pattern}},
-             [", ".join(colours), "From left to right: " + ", ".join(colours) + "."],
-             [", ".join(wrong_order), ", ".join(colours[1:] + colours[:1])]),
-        case("lowest-object", path,
-             "Which object is closest to the bottom edge of the image? Answer with its colour "
-             "and shape.",
-             _label(lowest, forbidden=[n for n in names if n != lowest]),
-             [f"The {lowest}.", f"{lowest.capitalize()}"],
-             [f"The {order[0] if order[0] != lowest else order[1]}."]),
-        case("square-left-of-circle", path,
-             "Is the red square to the left of the blue circle? Answer yes or no.",
-             {"yes_no": "yes" if red_left else "no"},
-             ["Yes." if red_left else "No.", "yes" if red_left else "no, it is to the right"],
-             ["No." if red_left else "Yes.", "Maybe."]),
-        case("closest-pair", path,
-             "Which two objects are closest to each other? Name both by colour and shape.",
-             {"all": [_label(pa), _label(pb)]},
-             [f"The {pa} and the {pb}.", f"{pb} and {pa}"],
-             [f"The {qa} and the {qb}.", f"The {pa} and the {qb if qb != pb else qa}."]),
+        case(
+            "order-left-to-right",
+            path,
+            "List the colours of the objects from left to right, separated by commas.",
+            {"regex": {"pattern": pattern}},
+            [", ".join(colours), "From left to right: " + ", ".join(colours) + "."],
+            [", ".join(wrong_order), ", ".join(colours[1:] + colours[:1])],
+        ),
+        case(
+            "lowest-object",
+            path,
+            "Which object is closest to the bottom edge of the image? Answer with its colour "
+            "and shape.",
+            _label(lowest, forbidden=[n for n in names if n != lowest]),
+            [f"The {lowest}.", f"{lowest.capitalize()}"],
+            [f"The {order[0] if order[0] != lowest else order[1]}."],
+        ),
+        case(
+            "square-left-of-circle",
+            path,
+            "Is the red square to the left of the blue circle? Answer yes or no.",
+            {"yes_no": "yes" if red_left else "no"},
+            ["Yes." if red_left else "No.", "yes" if red_left else "no, it is to the right"],
+            ["No." if red_left else "Yes.", "Maybe."],
+        ),
+        case(
+            "closest-pair",
+            path,
+            "Which two objects are closest to each other? Name both by colour and shape.",
+            {"all": [_label(pa), _label(pb)]},
+            [f"The {pa} and the {pb}.", f"{pb} and {pa}"],
+            [f"The {qa} and the {qb}.", f"The {pa} and the {qb if qb != pb else qa}."],
+        ),
     ]
 
 
@@ -222,27 +297,40 @@ def _grid_missing(suite: Suite) -> list[dict[str, Any]]:
                 d.ellipse((cx - 6, cy - 6, cx + 6, cy + 6), fill=(90, 92, 96))
                 continue
             draw_shape(d, "hexagon", cx, cy, 24, fill=(150, 152, 158), outline=(70, 70, 76))
-            d.ellipse((cx - 10, cy - 10, cx + 10, cy + 10), fill=(120, 122, 128),
-                      outline=(70, 70, 76))
+            d.ellipse(
+                (cx - 10, cy - 10, cx + 10, cy + 10), fill=(120, 122, 128), outline=(70, 70, 76)
+            )
     path = suite.image(FOLDER, "bolt_grid_missing", img)
     r1, c1 = miss_r + 1, miss_c + 1
     return [
-        case("grid-missing-position", path,
-             f"The bolts form a grid of {rows} rows and {cols} columns, but one position is "
-             "empty. Which row and column is empty? Count rows from the top and columns from "
-             "the left, starting at 1.",
-             {"any": [
-                 {"regex": rf"row\D{{0,12}}{r1}\b.*col(umn)?\D{{0,12}}{c1}\b"},
-                 {"regex": rf"col(umn)?\D{{0,12}}{c1}\b.*row\D{{0,12}}{r1}\b"},
-             ]},
-             [f"Row {r1}, column {c1}.", f"The empty spot is in column {c1}, row {r1}."],
-             [f"Row {r1}, column {c1 + 1}.", f"Row {c1}, column {r1}."
-              if r1 != c1 else f"Row {r1 + 1}, column {c1}."]),
-        case("grid-missing-box", path, "Locate the empty position in the grid of bolts.",
-             {"box": {"box": empty, "min_iou": 0.3}},
-             [box_json(shift_box(empty, 2, 2))],
-             [box_json(shift_box(empty, pitch_x, 0))],
-             task="detection", box_format="xyxy_px"),
+        case(
+            "grid-missing-position",
+            path,
+            f"The bolts form a grid of {rows} rows and {cols} columns, but one position is "
+            "empty. Which row and column is empty? Count rows from the top and columns from "
+            "the left, starting at 1.",
+            {
+                "any": [
+                    {"regex": rf"row\D{{0,12}}{r1}\b.*col(umn)?\D{{0,12}}{c1}\b"},
+                    {"regex": rf"col(umn)?\D{{0,12}}{c1}\b.*row\D{{0,12}}{r1}\b"},
+                ]
+            },
+            [f"Row {r1}, column {c1}.", f"The empty spot is in column {c1}, row {r1}."],
+            [
+                f"Row {r1}, column {c1 + 1}.",
+                f"Row {c1}, column {r1}." if r1 != c1 else f"Row {r1 + 1}, column {c1}.",
+            ],
+        ),
+        case(
+            "grid-missing-box",
+            path,
+            "Locate the empty position in the grid of bolts.",
+            {"box": {"box": empty, "min_iou": 0.3}},
+            [box_json(shift_box(empty, 2, 2))],
+            [box_json(shift_box(empty, pitch_x, 0))],
+            task="detection",
+            box_format="xyxy_px",
+        ),
     ]
 
 
@@ -255,8 +343,9 @@ def _board(suite: Suite) -> list[dict[str, Any]]:
     for r in range(8):
         for c in range(8):
             fill = (238, 218, 180) if (r + c) % 2 == 0 else (180, 136, 98)
-            d.rectangle((ox + c * cell, oy + r * cell, ox + (c + 1) * cell, oy + (r + 1) * cell),
-                        fill=fill)
+            d.rectangle(
+                (ox + c * cell, oy + r * cell, ox + (c + 1) * cell, oy + (r + 1) * cell), fill=fill
+            )
     for c in range(8):
         d.text((ox + c * cell + 19, oy + 8 * cell + 6), letters[c], font=font(18), fill="black")
     for r in range(8):
@@ -269,23 +358,32 @@ def _board(suite: Suite) -> list[dict[str, Any]]:
         cx, cy = ox + c * cell + cell // 2, oy + r * cell + cell // 2
         d.ellipse((cx - 17, cy - 17, cx + 17, cy + 17), fill=col, outline=(0, 0, 0), width=2)
     sq = f"{letters[red[0]]}{8 - red[1]}"
-    wrong_sq = f"{letters[red[0]]}{red[1] + 1}" if 8 - red[1] != red[1] + 1 else \
-        f"{letters[(red[0] + 1) % 8]}{8 - red[1]}"
+    wrong_sq = (
+        f"{letters[red[0]]}{red[1] + 1}"
+        if 8 - red[1] != red[1] + 1
+        else f"{letters[(red[0] + 1) % 8]}{8 - red[1]}"
+    )
     dist = abs(blue[0] - red[0])
     path = suite.image(FOLDER, "board_tokens", img)
     return [
-        case("red-token-square", path,
-             "On this board (columns A-H, rows 1-8), which square is the red token on? "
-             "Answer like 'C5'.",
-             {"regex": {"pattern": rf"\b{sq}\b"}},
-             [sq, f"The red token is on {sq}."],
-             [wrong_sq, f"{letters[blue[0]]}{8 - blue[1]}"]),
-        case("token-column-distance", path,
-             "How many columns apart are the red token and the blue token (for example, "
-             "tokens in columns A and C are 2 apart)? Answer with a number.",
-             {"number": {"value": dist}},
-             [f"They are {dist} columns apart.", f"{dist}"],
-             [f"{dist + 1}", f"They are {dist - 1} columns apart."]),
+        case(
+            "red-token-square",
+            path,
+            "On this board (columns A-H, rows 1-8), which square is the red token on? "
+            "Answer like 'C5'.",
+            {"regex": {"pattern": rf"\b{sq}\b"}},
+            [sq, f"The red token is on {sq}."],
+            [wrong_sq, f"{letters[blue[0]]}{8 - blue[1]}"],
+        ),
+        case(
+            "token-column-distance",
+            path,
+            "How many columns apart are the red token and the blue token (for example, "
+            "tokens in columns A and C are 2 apart)? Answer with a number.",
+            {"number": {"value": dist}},
+            [f"They are {dist} columns apart.", f"{dist}"],
+            [f"{dist + 1}", f"They are {dist - 1} columns apart."],
+        ),
     ]
 
 
@@ -298,8 +396,17 @@ def _three_by_three(suite: Suite) -> list[dict[str, Any]]:
         d.line([(10, k * 160), (470, k * 160)], fill=(0, 0, 0), width=4)
     cells = list(range(9))
     rng.shuffle(cells)
-    names = {0: "top left", 1: "top center", 2: "top right", 3: "middle left", 4: "center",
-             5: "middle right", 6: "bottom left", 7: "bottom center", 8: "bottom right"}
+    names = {
+        0: "top left",
+        1: "top center",
+        2: "top right",
+        3: "middle left",
+        4: "center",
+        5: "middle right",
+        6: "bottom left",
+        7: "bottom center",
+        8: "bottom right",
+    }
     star_cell = next(c for c in cells if c != 4)
     for c in cells[:5]:
         r, col = divmod(c, 3)
@@ -319,14 +426,16 @@ def _three_by_three(suite: Suite) -> list[dict[str, Any]]:
         syn += [f"{vert} middle", f"{vert} centre", f"{vert}-centre"]
     opposite = names[8 - star_cell]
     path = suite.image(FOLDER, "three_by_three", img)
-    return [case(
-        "star-cell", path,
-        "In which cell of the 3x3 grid is the star? Answer like 'top left' or "
-        "'middle right'.",
-        {"label": {"label": name, "synonyms": sorted(set(syn)), "forbidden": [opposite]}},
-        [f"The star is in the {name} cell.", name.title()],
-        [f"The {opposite} cell.", "center"],
-    )]
+    return [
+        case(
+            "star-cell",
+            path,
+            "In which cell of the 3x3 grid is the star? Answer like 'top left' or 'middle right'.",
+            {"label": {"label": name, "synonyms": sorted(set(syn)), "forbidden": [opposite]}},
+            [f"The star is in the {name} cell.", name.title()],
+            [f"The {opposite} cell.", "center"],
+        )
+    ]
 
 
 def _arrows(suite: Suite) -> list[dict[str, Any]]:
@@ -340,25 +449,45 @@ def _arrows(suite: Suite) -> list[dict[str, Any]]:
         tip = (cx + dx * 60, cy + dy * 60)
         d.line([tail, (cx + dx * 35, cy + dy * 35)], fill=col, width=10)
         px, py = -dy, dx
-        d.polygon([tip, (cx + dx * 30 + px * 22, cy + dy * 30 + py * 22),
-                   (cx + dx * 30 - px * 22, cy + dy * 30 - py * 22)], fill=col)
+        d.polygon(
+            [
+                tip,
+                (cx + dx * 30 + px * 22, cy + dy * 30 + py * 22),
+                (cx + dx * 30 - px * 22, cy + dy * 30 - py * 22),
+            ],
+            fill=col,
+        )
 
     arrow(160, 140, 90, COLOURS["blue"])  # up
     arrow(480, 130, 180, COLOURS["green"])  # left
     arrow(170, 350, 0, COLOURS["black"])  # right
     arrow(470, 340, 225, COLOURS["red"])  # down-left
     path = suite.image(FOLDER, "arrows", img)
-    return [case(
-        "red-arrow-direction", path,
-        "Which direction does the red arrow point? Answer like 'up', 'down-right' or "
-        "'left'.",
-        {"label": {"label": "down-left",
-                   "synonyms": ["down left", "lower left", "lower-left", "bottom left",
-                                "bottom-left", "south-west", "southwest", "down and to the left"],
-                   "forbidden": ["right", "up", "north", "east"]}},
-        ["Down-left.", "It points down and to the left (south-west)."],
-        ["Up-right.", "Left."],
-    )]
+    return [
+        case(
+            "red-arrow-direction",
+            path,
+            "Which direction does the red arrow point? Answer like 'up', 'down-right' or 'left'.",
+            {
+                "label": {
+                    "label": "down-left",
+                    "synonyms": [
+                        "down left",
+                        "lower left",
+                        "lower-left",
+                        "bottom left",
+                        "bottom-left",
+                        "south-west",
+                        "southwest",
+                        "down and to the left",
+                    ],
+                    "forbidden": ["right", "up", "north", "east"],
+                }
+            },
+            ["Down-left.", "It points down and to the left (south-west)."],
+            ["Up-right.", "Left."],
+        )
+    ]
 
 
 def _overlap(suite: Suite) -> list[dict[str, Any]]:
@@ -368,14 +497,17 @@ def _overlap(suite: Suite) -> list[dict[str, Any]]:
     d.rectangle((300, 180, 470, 350), fill=COLOURS["blue"], outline=(0, 0, 0), width=3)
     d.polygon([(120, 360), (250, 250), (280, 430)], fill=COLOURS["green"], outline=(0, 0, 0))
     path = suite.image(FOLDER, "overlap_depth", img)
-    return [case(
-        "which-in-front", path,
-        "The red circle and the blue square overlap. Which one is in front? Answer with one "
-        "word: circle or square.",
-        {"equals": "square"},
-        ["Square", "square."],
-        ["Circle", "The square is behind the circle."],
-    )]
+    return [
+        case(
+            "which-in-front",
+            path,
+            "The red circle and the blue square overlap. Which one is in front? Answer with one "
+            "word: circle or square.",
+            {"equals": "square"},
+            ["Square", "square."],
+            ["Circle", "The square is behind the circle."],
+        )
+    ]
 
 
 def _stack(suite: Suite) -> list[dict[str, Any]]:
@@ -393,15 +525,18 @@ def _stack(suite: Suite) -> list[dict[str, Any]]:
         y -= 62
     second = order[1]
     path = suite.image(FOLDER, "box_stack", img)
-    return [case(
-        "stack-second-from-top", path,
-        "Boxes are stacked on top of each other. What colour is the box second from the "
-        "top? Answer with one colour.",
-        {"label": {"label": second, "forbidden": [order[0], order[-2]]}},
-        [f"{second.capitalize()}.", f"The second box from the top is {second}."],
-        [f"{order[0].capitalize()}.", f"{order[-2]}"],
-        task="classification",
-    )]
+    return [
+        case(
+            "stack-second-from-top",
+            path,
+            "Boxes are stacked on top of each other. What colour is the box second from the "
+            "top? Answer with one colour.",
+            {"label": {"label": second, "forbidden": [order[0], order[-2]]}},
+            [f"{second.capitalize()}.", f"The second box from the top is {second}."],
+            [f"{order[0].capitalize()}.", f"{order[-2]}"],
+            task="classification",
+        )
+    ]
 
 
 def _inside_circle(suite: Suite) -> list[dict[str, Any]]:
@@ -427,14 +562,17 @@ def _inside_circle(suite: Suite) -> list[dict[str, Any]]:
         inside += dd < rad
         d.ellipse((p[0] - 8, p[1] - 8, p[0] + 8, p[1] + 8), fill=(200, 30, 30))
     path = suite.image(FOLDER, "dots_in_circle", img)
-    return [case(
-        "dots-inside-circle", path,
-        "How many red dots are inside the large circle? Answer with a number.",
-        {"count": inside},
-        [f"There are {inside} dots inside the circle.", f"{inside}"],
-        [f"There are {len(pts)} dots inside the circle.", f"{inside - 2}"],
-        task="vqa",
-    )]
+    return [
+        case(
+            "dots-inside-circle",
+            path,
+            "How many red dots are inside the large circle? Answer with a number.",
+            {"count": inside},
+            [f"There are {inside} dots inside the circle.", f"{inside}"],
+            [f"There are {len(pts)} dots inside the circle.", f"{inside - 2}"],
+            task="vqa",
+        )
+    ]
 
 
 def _above_line(suite: Suite) -> list[dict[str, Any]]:
@@ -444,8 +582,14 @@ def _above_line(suite: Suite) -> list[dict[str, Any]]:
     x0, y0, x1, y1 = 0, 330, W, 150  # a tilted dashed line
     for k in range(0, 40, 2):
         t0, t1 = k / 40, (k + 1) / 40
-        d.line([(x0 + (x1 - x0) * t0, y0 + (y1 - y0) * t0),
-                (x0 + (x1 - x0) * t1, y0 + (y1 - y0) * t1)], fill=(240, 240, 240), width=3)
+        d.line(
+            [
+                (x0 + (x1 - x0) * t0, y0 + (y1 - y0) * t0),
+                (x0 + (x1 - x0) * t1, y0 + (y1 - y0) * t1),
+            ],
+            fill=(240, 240, 240),
+            width=3,
+        )
     above = 0
     pts: list[tuple[float, float]] = []
     while len(pts) < 18:
@@ -457,14 +601,21 @@ def _above_line(suite: Suite) -> list[dict[str, Any]]:
         above += p[1] < line_y
         d.polygon(star(p[0], p[1], 13), fill=(250, 220, 60))
     path = suite.image(FOLDER, "stars_and_line", img)
-    return [case(
-        "stars-above-line", path,
-        "How many stars are above the dashed line? Answer with a number.",
-        {"count": above},
-        [f"{above} stars are above the line.", f"{above}"],
-        [f"{len(pts) - above} stars are above the line."
-         if len(pts) - above != above else f"{above + 1}", f"{len(pts)}"],
-    )]
+    return [
+        case(
+            "stars-above-line",
+            path,
+            "How many stars are above the dashed line? Answer with a number.",
+            {"count": above},
+            [f"{above} stars are above the line.", f"{above}"],
+            [
+                f"{len(pts) - above} stars are above the line."
+                if len(pts) - above != above
+                else f"{above + 1}",
+                f"{len(pts)}",
+            ],
+        )
+    ]
 
 
 def _map(suite: Suite) -> list[dict[str, Any]]:
@@ -478,8 +629,7 @@ def _map(suite: Suite) -> list[dict[str, Any]]:
         for letter in "ABCDEF":
             while True:
                 p = (rng.uniform(50, W - 50), rng.uniform(50, H - 50))
-                if math.dist(p, well) > 80 and all(math.dist(p, q) > 90
-                                                   for q in houses.values()):
+                if math.dist(p, well) > 80 and all(math.dist(p, q) > 90 for q in houses.values()):
                     houses[letter] = p
                     break
         ranked = sorted((math.dist(p, well), k) for k, p in houses.items())
@@ -487,22 +637,27 @@ def _map(suite: Suite) -> list[dict[str, Any]]:
             break
     for letter, (x, y) in houses.items():
         d.rectangle((x - 24, y - 14, x + 24, y + 22), fill=(230, 220, 200), outline=(0, 0, 0))
-        d.polygon([(x - 30, y - 14), (x, y - 38), (x + 30, y - 14)], fill=(170, 60, 40),
-                  outline=(0, 0, 0))
+        d.polygon(
+            [(x - 30, y - 14), (x, y - 38), (x + 30, y - 14)], fill=(170, 60, 40), outline=(0, 0, 0)
+        )
         d.text((x - 6, y - 10), letter, font=font(22), fill=(0, 0, 0))
     wx, wy = well
-    d.ellipse((wx - 18, wy - 18, wx + 18, wy + 18), fill=(90, 140, 220), outline=(60, 60, 60),
-              width=5)
+    d.ellipse(
+        (wx - 18, wy - 18, wx + 18, wy + 18), fill=(90, 140, 220), outline=(60, 60, 60), width=5
+    )
     d.text((wx - 18, wy + 22), "WELL", font=font(14), fill=(0, 0, 0))
     best, second = ranked[0][1], ranked[1][1]
     path = suite.image(FOLDER, "village_map", img)
-    return [case(
-        "house-closest-to-well", path,
-        "Which house (A-F) is closest to the well? Answer with the letter only.",
-        {"one_of": {"values": [best, f"house {best}"]}},
-        [best, f"House {best}"],
-        [second, f"House {second}"],
-    )]
+    return [
+        case(
+            "house-closest-to-well",
+            path,
+            "Which house (A-F) is closest to the well? Answer with the letter only.",
+            {"one_of": {"values": [best, f"house {best}"]}},
+            [best, f"House {best}"],
+            [second, f"House {second}"],
+        )
+    ]
 
 
 def build(suite: Suite) -> None:
@@ -510,8 +665,15 @@ def build(suite: Suite) -> None:
     for c in _scene_a(suite) + _scene_b(suite) + _map(suite):
         a.add(c)
     b = suite.new_file(FOLDER, "grids_and_layout", "vqa", ["spatial", "grid"])
-    for fn in (_grid_missing, _board, _three_by_three, _arrows, _overlap, _stack,
-               _inside_circle, _above_line):
+    for fn in (
+        _grid_missing,
+        _board,
+        _three_by_three,
+        _arrows,
+        _overlap,
+        _stack,
+        _inside_circle,
+        _above_line,
+    ):
         for c in fn(suite):
             b.add(c)
-
