@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,7 +13,6 @@ from pytest_visionevals.testing.fake_server import FakeVLMServer, RecordedReques
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 SUITE = """\
 category: Object Counting
@@ -174,3 +174,121 @@ def test_server_errors_are_errors_not_failures(
     assert got["bottles[fake-local]"] == "error"
     result.assert_outcomes(passed=1, failed=1, errors=1)
     result.stdout.fnmatch_lines(["*bottles*fake-local*produced no answer*500*"])
+
+
+CUSTOM_CONFTEST = '''
+from typing import ClassVar
+
+from pytest_visionevals.assertions import AnswerContext, Assertion, Verdict
+
+
+class Shouty(Assertion):
+    """Passes when the answer is written in capitals."""
+
+    type_name: ClassVar[str] = "shouty"
+    min_letters: int = 1
+
+    def check(self, ctx: AnswerContext) -> Verdict:
+        letters = [c for c in ctx.text if c.isalpha()]
+        ok = len(letters) >= self.min_letters and all(c.isupper() for c in letters)
+        return Verdict(ok, float(ok), f"expected capitals, got {ctx.text!r}")
+
+
+def pytest_visionevals_register_assertions(registry):
+    registry.register(Shouty)
+'''
+
+
+def test_custom_assertion_registered_by_hook(
+    project: pytest.Pytester, xdist_args: list[str]
+) -> None:
+    project.makeconftest(CUSTOM_CONFTEST)
+    (project.path / "evals" / "suite.yaml").write_text(
+        SUITE.replace(
+            'expect: {ocr: {text: "OPEN 24 HOURS", max_cer: 0.1}}',
+            "expect: {shouty: {min_letters: 3}}",
+        ).replace("expect: {count: 27}", "expect: {all: [{count: 27}, {shouty: {}}]}")
+    )
+    result = project.runpytest(
+        "--vision-models",
+        "fake-local",
+        "--vision-cache-dir",
+        "c",
+        "--vision-json",
+        "o.json",
+        *xdist_args,
+    )
+    got = outcomes(project.path / "o.json")
+    # "CLOSED" is in capitals; "There are 27 bottles." is not.
+    assert got == {
+        "bottles[fake-local]": "failed",
+        "crate[fake-local]": "passed",
+        "sign[fake-local]": "passed",
+    }
+    result.stdout.fnmatch_lines(["*shouty: expected capitals, got 'There are 27 bottles.'*"])
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_builtin_suite_runs_end_to_end_against_sdk_base_urls(tmp_path: Path) -> None:
+    """The issue's acceptance run: the SDKs' own base-URL variables and dummy keys."""
+    import os
+    import subprocess
+    import sys
+
+    judge_reply = '{"score": 0.2, "reason": "does not describe the scene"}'
+    with FakeVLMServer(
+        answer={"You are grading an answer": judge_reply}, default_answer="I am not sure."
+    ) as srv:
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": srv.openai_base_url,
+            "GOOGLE_GEMINI_BASE_URL": srv.base_url,
+            "OPENAI_API_KEY": "sk-dummy-e2e",
+            "GEMINI_API_KEY": "gm-dummy-e2e",
+        }
+        env.pop("PYTEST_ADDOPTS", None)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "evals",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--vision-models",
+                "gpt-5.2,gemma-4-26b-a4b",
+                "--vision-cache-dir",
+                str(tmp_path / "cache"),
+                "--vision-jsonl",
+                str(tmp_path / "run.jsonl"),
+                "--vision-json",
+                str(tmp_path / "out.json"),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        doc = json.loads((tmp_path / "out.json").read_text())
+        results = doc["results"]
+        by_model = {
+            m: [r for r in results if r["model"] == m] for m in ("gpt-5.2", "gemma-4-26b-a4b")
+        }
+        assert {m: len(rs) for m, rs in by_model.items()} == {"gpt-5.2": 89, "gemma-4-26b-a4b": 89}
+        # Every case of both models was answered and scored: no error, no skip.
+        assert {r["outcome"] for r in results} <= {"passed", "failed"}, proc.stdout[-3000:]
+        apis = {r.api for r in srv.requests}
+        assert apis == {"responses", "gemini"}
+        # gpt-5.2 answers 89 cases and judges the 2 captioning cases of both models; both
+        # models gave the same answer, so the second judge request is a content-addressed
+        # cache hit, not a new call.
+        assert srv.count(path="/v1/responses") == 89 + 2
+        judged = [r for r in results if r["judge_cost_usd"] is not None]
+        assert len(judged) == 4
+        assert srv.count(path=":generateContent") == 89
+        assert all(r["input_tokens"] == 120 and r["cost_usd"] is not None for r in results)
