@@ -115,12 +115,30 @@ class Engine:
         self._closed = False
 
     # -- scheduling -------------------------------------------------------------------------
-    def prefetch(self, jobs: Sequence[CallJob]) -> None:
-        """The upcoming jobs, in run order (repeat calls replace the list; idempotent by key)."""
+    def prefetch(self, jobs: Sequence[CallJob], start: int = 0) -> None:
+        """The upcoming jobs, in run order, from ``jobs[start]`` on (idempotent by key).
+
+        Passing the same list object again with a later ``start`` only advances the
+        cursor: the plugin hands over the whole run's job list once, not a window per item.
+        """
         with self._lock:
-            self._upcoming = list(jobs)
-            self._cursor = 0
+            if jobs is self._upcoming:
+                self._cursor = max(self._cursor, start)
+            else:
+                self._upcoming = jobs if isinstance(jobs, list) else list(jobs)
+                self._cursor = start
             self._fill_locked()
+
+    def has_room(self) -> bool:
+        """Whether prefetch() could start a call now (cheap; lets callers skip building
+        the upcoming list while every slot is busy)."""
+        with self._lock:
+            return (
+                not self._stop.is_set()
+                and not self._closed
+                and self._running < self.concurrency
+                and len(self._futures) < self.concurrency * _LOOKAHEAD_FACTOR
+            )
 
     def _fill_locked(self) -> None:
         if self._stop.is_set() or self._closed:

@@ -66,7 +66,10 @@ class EnginePlugin:
         )
         self._engine: Engine | None = None
         self._state: SharedState | None = None
-        self._positions: dict[int, int] | None = None  # id(item) -> index in session.items
+        # id(item) -> index of its (or the next) job in _all_jobs, the jobs in run order.
+        self._positions: dict[int, int] | None = None
+        self._positions_len = -1
+        self._all_jobs: list[CallJob] = []
         self._interactor: Any = None
         self._interactor_looked_up = False
         self._warmed: set[str] = set()
@@ -130,9 +133,12 @@ class EnginePlugin:
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
-        jobs = self._upcoming_jobs(item)
-        if jobs:
-            self.engine.prefetch(jobs)
+        # While every slot is busy, finished calls refill from the list given last time;
+        # rebuilding it for every item would cost O(lookahead) per item for nothing.
+        if self.engine.has_room():
+            jobs, start = self._upcoming_jobs(item)
+            if start < len(jobs):
+                self.engine.prefetch(jobs, start)
         try:
             return (yield)
         finally:
@@ -170,32 +176,42 @@ class EnginePlugin:
             self._state.close()
 
     # -- which items come next --------------------------------------------------------------
-    def _upcoming_jobs(self, item: pytest.Item) -> list[CallJob]:
+    def _upcoming_jobs(self, item: pytest.Item) -> tuple[list[CallJob], int]:
+        """The jobs to prefetch and where the current item starts in that list."""
         items = item.session.items
         order = self._worker_order(items)
         if order is None:
-            start = self._position(item, items)
-            if start is None:
-                order = [item]
-            else:
-                limit = start + self.concurrency * _SCAN_FACTOR
-                order = items[start:limit]
-        else:
-            order = [item, *order]
+            jobs, start = self._session_jobs(item, items)
+            if start is not None:
+                # The same list object every time: the engine just advances its cursor
+                # instead of rescanning the look-ahead window for every item.
+                return jobs, start
+            own = getattr(item, "vision_job", None)
+            return ([own] if own is not None else []), 0
         want = self.concurrency * 4
-        jobs: list[CallJob] = []
-        for it in order:
+        found: list[CallJob] = []
+        for it in [item, *order]:
             job = getattr(it, "vision_job", None)
             if job is not None:
-                jobs.append(job)
-                if len(jobs) >= want:
+                found.append(job)
+                if len(found) >= want:
                     break
-        return jobs
+        return found, 0
 
-    def _position(self, item: pytest.Item, items: Sequence[pytest.Item]) -> int | None:
-        if self._positions is None or len(self._positions) != len(items):
-            self._positions = {id(it): i for i, it in enumerate(items)}
-        return self._positions.get(id(item))
+    def _session_jobs(
+        self, item: pytest.Item, items: Sequence[pytest.Item]
+    ) -> tuple[list[CallJob], int | None]:
+        """Every job of ``session.items`` in run order (built once), and the item's index."""
+        if self._positions is None or self._positions_len != len(items):
+            self._positions = {}
+            self._all_jobs = []
+            self._positions_len = len(items)
+            for it in items:
+                self._positions[id(it)] = len(self._all_jobs)
+                job = getattr(it, "vision_job", None)
+                if job is not None:
+                    self._all_jobs.append(job)
+        return self._all_jobs, self._positions.get(id(item))
 
     def _worker_order(self, items: Sequence[pytest.Item]) -> list[pytest.Item] | None:
         """In an xdist worker, the items queued on it after the current one (else None)."""
