@@ -139,3 +139,10 @@ def pytest_runtest_makereport(
             # JUnit reads item.user_properties (copied onto the teardown report).
             item.user_properties.extend(junit_properties(result))
     return report
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SESSION_KEY in config.stash:
+        from pytest_visionevals.providers import close_providers
+
+        close_providers()

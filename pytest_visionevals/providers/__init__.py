@@ -7,6 +7,7 @@ SDK modules are imported only when a model of that provider is used.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import TYPE_CHECKING
 
@@ -59,4 +60,21 @@ def clear_provider_cache() -> None:
         _CACHE.clear()
 
 
-__all__ = ["clear_provider_cache", "make_provider"]
+def close_providers() -> None:
+    """Close the SDK clients of every cached provider and forget them (end of a session).
+
+    Closing explicitly, not at interpreter exit: the SDKs' ``__del__`` then runs while
+    module globals are being torn down and prints ignored exceptions.
+    """
+    with _LOCK:
+        providers = list(_CACHE.values())
+        _CACHE.clear()
+    for provider in providers:
+        close = getattr(provider, "close", None)
+        if callable(close):
+            # Best effort: results are already saved.
+            with contextlib.suppress(Exception):
+                close()
+
+
+__all__ = ["clear_provider_cache", "close_providers", "make_provider"]

@@ -92,6 +92,13 @@ class GoogleProvider:
         self._lock = threading.Lock()
         self._clients: dict[tuple[str | None, str, str, int], genai.Client] = {}
 
+    def close(self) -> None:
+        with self._lock:
+            clients = list(self._clients.values())
+            self._clients.clear()
+        for client in clients:
+            client.close()
+
     @property
     def key_envs(self) -> tuple[str, ...]:
         return (self.spec.api_key_env,) if self.spec.api_key_env else API_KEY_ENVS

@@ -46,6 +46,9 @@ class OpenAICompatProvider:
         self.policy = policy or RetryPolicy.from_options(spec.options)
         self._clients = OpenAIClients()
 
+    def close(self) -> None:
+        self._clients.close()
+
     @property
     def base_url_env(self) -> str:
         name = self.spec.options.get("base_url_env")

@@ -93,6 +93,13 @@ class OpenAIClients:
                 self._clients[key] = client
             return client
 
+    def close(self) -> None:
+        with self._lock:
+            clients = list(self._clients.values())
+            self._clients.clear()
+        for client in clients:
+            client.close()
+
 
 class OpenAIResponsesProvider:
     """Provider ``openai``."""
@@ -101,6 +108,9 @@ class OpenAIResponsesProvider:
         self.spec = spec
         self.policy = policy or RetryPolicy.from_options(spec.options)
         self._clients = OpenAIClients()
+
+    def close(self) -> None:
+        self._clients.close()
 
     @property
     def key_env(self) -> str:

@@ -83,7 +83,8 @@ def render(card: Scorecard, width: int = 100, gate_lines: Sequence[str] = ()) ->
         ):
             shown = list(reasons.items())[:MAX_REASONS_LISTED]
             for reason, n in shown:
-                notes.append([(_fit(f"{label}: {m.model}: {n} x {reason}", width), colour)])
+                # Never cut: the reason is what to do (e.g. the variable to set).
+                notes.append([(f"{label}: {m.model}: {n} x {reason}", colour)])
             hidden = len(reasons) - len(shown)
             if hidden > 0:
                 notes.append([(f"{label}: {m.model}: ... and {hidden} more reasons", colour)])
