@@ -44,20 +44,20 @@ def request(model: ModelSpec, **kw: Any) -> Request:
         prompt="Please read the sign.",
         images=(prepare_image(buf.getvalue(), "sign.png"),),
         params=kw.pop("params", None) or model.params,
-        timeout_s=5.0,
+        timeout_s=kw.pop("timeout_s", 5.0),
         max_attempts=kw.pop("max_attempts", 2),
         **kw,
     )
 
 
-def test_body_usage_and_dummy_key(server: FakeVLMServer) -> None:
+def test_body_usage_and_no_key_for_local_servers(server: FakeVLMServer) -> None:
     server.usage = FakeUsage(input_tokens=50, output_tokens=5)
     model = spec(server)
     out = OpenAICompatProvider(model, policy=FAST).complete(request(model, system="sys"))
     assert out.text == "HELLO"
     rec = server.requests[-1]
     assert rec.path == "/v1/chat/completions"
-    assert "authorization" in rec.headers  # the dummy key the SDK insists on
+    assert "authorization" not in rec.headers  # a local server without a key gets none
     body = rec.body
     assert body["model"] == "gemma3:4b"
     assert body["messages"][0] == {"role": "system", "content": "sys"}
@@ -100,6 +100,8 @@ def test_key_env_required_when_named(
     with pytest.raises(ProviderError) as info:
         OpenAICompatProvider(model, policy=FAST).complete(request(model))
     assert "or-secret-key-123456" not in str(info.value)
+    assert str(info.value).startswith("HTTP 401")
+    assert server.requests[-1].headers["authorization"] == "<redacted>"  # sent as Bearer
 
 
 def test_no_endpoint_is_skipped_naming_the_variable(server: FakeVLMServer) -> None:
@@ -138,3 +140,22 @@ def test_retry_then_success_and_empty_choices(server: FakeVLMServer) -> None:
     server.response_hook = lambda _r, p: {**p, "choices": []}
     with pytest.raises(ProviderError, match="no choices"):
         OpenAICompatProvider(model, policy=FAST).complete(request(model))
+
+
+def test_timeout_malformed_and_refused(server: FakeVLMServer) -> None:
+    model = spec(server)
+    server.add_fault("hang", times=2)
+    with pytest.raises(ProviderError, match=r"^timeout after 0\.3 s \(2 attempts\)$"):
+        OpenAICompatProvider(model, policy=FAST).complete(request(model, timeout_s=0.3))
+    server.add_fault("malformed")
+    with pytest.raises(ProviderError, match=r"^malformed response body"):
+        OpenAICompatProvider(model, policy=FAST).complete(request(model))
+    server.add_fault("500", times=2)
+    with pytest.raises(ProviderError, match=r"^HTTP 500.*after 2 attempts$"):
+        OpenAICompatProvider(model, policy=FAST).complete(request(model))
+    dead = FakeVLMServer().start()
+    url = dead.openai_base_url
+    dead.shutdown()
+    gone = spec(None, base_url=url)
+    with pytest.raises(ProviderError, match=r"^connection error.*after 2 attempts$"):
+        OpenAICompatProvider(gone, policy=FAST).complete(request(gone))

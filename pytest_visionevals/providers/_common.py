@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_visionevals.providers.base import ProviderError
 from pytest_visionevals.providers.retry import retry_after_from_headers
+
+if TYPE_CHECKING:
+    from pytest_visionevals.models import ModelSpec
 
 # 429 and every 5xx may succeed on another attempt; 408 / 409 are transient by definition.
 RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -16,6 +19,17 @@ REDACTED = "[REDACTED]"
 # Key shapes that may come back in server messages ("Incorrect API key provided: sk-...").
 _KEY_PATTERNS = re.compile(r"\b(?:sk-[A-Za-z0-9_\-*]{8,}|AIza[0-9A-Za-z_\-]{20,})")
 MAX_MESSAGE = 300
+
+
+OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"  # honoured by the openai SDK and by openai-compatible
+
+
+def temperature_allowed(spec: ModelSpec, effort: str | None) -> bool:
+    """Whether the model takes a temperature (reasoning models often refuse one)."""
+    flag = spec.options.get("supports_temperature", True)
+    if flag == "reasoning_none":
+        return effort in (None, "none")
+    return bool(flag)
 
 
 def is_retryable_status(status: int) -> bool:

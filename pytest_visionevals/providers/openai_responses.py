@@ -22,12 +22,14 @@ import pydantic
 from pytest_visionevals.cost import compute_cost
 from pytest_visionevals.imageprep import to_data_url
 from pytest_visionevals.providers._common import (
+    OPENAI_BASE_URL_ENV,
     body_message,
     connection_error,
     env_value,
     http_error,
     malformed_error,
     scrub_obj,
+    temperature_allowed,
     timeout_error,
 )
 from pytest_visionevals.providers.base import (
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from pytest_visionevals.models import ModelSpec
 
 API_KEY_ENV = "OPENAI_API_KEY"
-BASE_URL_ENV = "OPENAI_BASE_URL"
+BASE_URL_ENV = OPENAI_BASE_URL_ENV
 
 
 def openai_error(
@@ -63,13 +65,6 @@ def openai_error(
         # json.JSONDecodeError is a ValueError: the server sent a body that is not JSON.
         return malformed_error(f"{type(exc).__name__}: {exc}", secrets)
     return ProviderError(f"{type(exc).__name__}: {exc}")
-
-
-def temperature_allowed(spec: ModelSpec, effort: str | None) -> bool:
-    flag = spec.options.get("supports_temperature", True)
-    if flag == "reasoning_none":
-        return effort in (None, "none")
-    return bool(flag)
 
 
 class OpenAIClients:
