@@ -406,6 +406,11 @@ class Engine:
                 try:
                     provider = self._factory(spec)
                     provider.check_credentials()
+                    # Optional hook: build the HTTP client now (its TLS context alone takes
+                    # ~0.1 s), during the warm-up, not on the first call's critical path.
+                    prepare = getattr(provider, "prepare", None)
+                    if callable(prepare):
+                        prepare()
                 except MissingCredentials as exc:
                     state.credentials_error = str(exc)
                 except Exception as exc:  # an unknown provider, a broken SDK install

@@ -70,6 +70,7 @@ class EnginePlugin:
         self._positions: dict[int, int] | None = None
         self._positions_len = -1
         self._all_jobs: list[CallJob] = []
+        self._warmed_all = False
         self._interactor: Any = None
         self._interactor_looked_up = False
         self._warmed: set[str] = set()
@@ -117,6 +118,23 @@ class EnginePlugin:
         return tw.fullwidth - tw.width_of_current_line
 
     # -- hooks ------------------------------------------------------------------------------
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> None:
+        # On the first eval file, warm up every selected model's provider so that its
+        # imports and HTTP client overlap collection. A model that -k / -m later leaves
+        # out costs an import in the background, nothing else.
+        if self._warmed_all or self.record_mode == "none" or self.config.option.collectonly:
+            return
+        from pytest_visionevals.collect import SESSION_KEY
+
+        vs = self.config.stash.get(SESSION_KEY, None)
+        if vs is None or not vs.is_eval_file(file_path):
+            return
+        self._warmed_all = True
+        for name in vs.models:
+            if name not in self._warmed:
+                self._warmed.add(name)
+                self.engine.warm_up(vs.catalog.get(name))
+
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         # The first item of each model starts its provider's (slow) SDK import in the
         # background, overlapping the rest of collection.

@@ -85,6 +85,12 @@ class OpenAICompatProvider:
     def close(self) -> None:
         self._clients.close()
 
+    def prepare(self) -> None:
+        """Create the pooled client ahead of the first call (see Engine._provider)."""
+        base_url = self.base_url()
+        if base_url is not None:
+            self._clients.get(base_url)
+
     @property
     def base_url_env(self) -> str:
         name = self.spec.options.get("base_url_env")
