@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from pytest_visionevals.providers.base import ProviderError
+from pytest_visionevals.cost import compute_cost
+from pytest_visionevals.providers.base import Completion, ProviderError, Usage
 from pytest_visionevals.providers.retry import retry_after_from_headers
 
 if TYPE_CHECKING:
-    from pytest_visionevals.models import ModelSpec
+    from pytest_visionevals.models import ModelSpec, Pricing
+    from pytest_visionevals.providers.retry import Attempted
 
 # 429 and every 5xx may succeed on another attempt; 408 / 409 are transient by definition.
 RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -108,3 +111,60 @@ def env_value(name: str | None) -> str | None:
         return None
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+K = TypeVar("K", bound=Hashable)
+C = TypeVar("C", bound=_Closable)
+
+
+class ClientPool(Generic[K, C]):
+    """SDK / HTTP clients keyed by what configures them (endpoint, key, ...).
+
+    Created lazily, shared by the engine's threads, closed together at the end of a
+    session. Keyed rather than single so that tests (and users) changing an endpoint or a
+    key between runs in one process get a client for the new one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[K, C] = {}
+
+    def get(self, key: K, make: Callable[[], C]) -> C:
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = make()
+                self._clients[key] = client
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients = list(self._clients.values())
+            self._clients.clear()
+        for client in clients:
+            client.close()
+
+
+def finish_completion(
+    done: Attempted[Any],
+    text: str,
+    usage: Usage,
+    raw: Any,
+    pricing: Pricing,
+    secrets: Iterable[str | None],
+) -> Completion:
+    """The Completion of a successful call: timings from the retry loop, cost from the
+    catalog prices, the raw payload scrubbed of secrets."""
+    return Completion(
+        text=text,
+        usage=usage,
+        latency_s=done.latency_s,
+        total_time_s=done.total_time_s,
+        attempts=done.attempts,
+        cost_usd=compute_cost(usage, pricing),
+        raw=scrub_obj(raw, secrets),
+    )

@@ -17,7 +17,6 @@ Catalog ``options`` understood here:
 from __future__ import annotations
 
 import json
-import threading
 from typing import TYPE_CHECKING
 
 import httpx2
@@ -26,14 +25,14 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from pytest_visionevals.cost import compute_cost
 from pytest_visionevals.providers._common import (
+    ClientPool,
     connection_error,
     env_value,
+    finish_completion,
     http_error,
     malformed_error,
     scrub,
-    scrub_obj,
     timeout_error,
 )
 from pytest_visionevals.providers.base import (
@@ -89,15 +88,10 @@ class GoogleProvider:
     def __init__(self, spec: ModelSpec, *, policy: RetryPolicy | None = None) -> None:
         self.spec = spec
         self.policy = policy or RetryPolicy.from_options(spec.options)
-        self._lock = threading.Lock()
-        self._clients: dict[tuple[str | None, str, str, int], genai.Client] = {}
+        self._clients: ClientPool[tuple[str | None, str, str, int], genai.Client] = ClientPool()
 
     def close(self) -> None:
-        with self._lock:
-            clients = list(self._clients.values())
-            self._clients.clear()
-        for client in clients:
-            client.close()
+        self._clients.close()
 
     @property
     def key_envs(self) -> tuple[str, ...]:
@@ -121,17 +115,14 @@ class GoogleProvider:
     def _client(self, api_key: str, timeout_s: float) -> genai.Client:
         version = self.spec.api_version or DEFAULT_API_VERSION
         timeout_ms = max(1, int(timeout_s * 1000))  # HttpOptions.timeout is milliseconds
-        key = (self.base_url(), version, api_key, timeout_ms)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                # google-genai makes one attempt unless retry_options are given: good.
-                options = types.HttpOptions(
-                    api_version=version, base_url=key[0], timeout=timeout_ms
-                )
-                client = genai.Client(api_key=api_key, http_options=options)
-                self._clients[key] = client
-            return client
+        base_url = self.base_url()
+
+        def make() -> genai.Client:
+            # google-genai makes one attempt unless retry_options are given: good.
+            options = types.HttpOptions(api_version=version, base_url=base_url, timeout=timeout_ms)
+            return genai.Client(api_key=api_key, http_options=options)
+
+        return self._clients.get((base_url, version, api_key, timeout_ms), make)
 
     def build_call(
         self, request: Request
@@ -194,15 +185,7 @@ class GoogleProvider:
         text = _answer_text(response)
         usage = _usage(response.usage_metadata)
         raw = json.loads(response.model_dump_json(exclude_none=True, exclude={"sdk_http_response"}))
-        return Completion(
-            text=text,
-            usage=usage,
-            latency_s=done.latency_s,
-            total_time_s=done.total_time_s,
-            attempts=done.attempts,
-            cost_usd=compute_cost(usage, self.spec.pricing),
-            raw=scrub_obj(raw, secrets),
-        )
+        return finish_completion(done, text, usage, raw, self.spec.pricing, secrets)
 
 
 def _answer_text(response: types.GenerateContentResponse) -> str:

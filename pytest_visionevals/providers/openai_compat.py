@@ -22,23 +22,22 @@ Catalog ``options`` understood here:
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from pytest_visionevals.cost import compute_cost
 from pytest_visionevals.imageprep import to_data_url
 from pytest_visionevals.providers._common import (
     OPENAI_BASE_URL_ENV as BASE_URL_ENV,
 )
 from pytest_visionevals.providers._common import (
+    ClientPool,
     body_message,
     connection_error,
     env_value,
+    finish_completion,
     http_error,
     malformed_error,
-    scrub_obj,
     temperature_allowed,
     timeout_error,
 )
@@ -49,38 +48,13 @@ if TYPE_CHECKING:
     from pytest_visionevals.models import ModelSpec
 
 
-class HttpClients:
-    """One pooled ``httpx2.Client`` per base URL, created lazily and shared by threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[str, httpx2.Client] = {}
-
-    def get(self, base_url: str) -> httpx2.Client:
-        with self._lock:
-            client = self._clients.get(base_url)
-            if client is None:
-                # No pool cap below the engine's concurrency; keep-alive for re-use.
-                limits = httpx2.Limits(max_connections=None, max_keepalive_connections=64)
-                client = httpx2.Client(base_url=base_url.rstrip("/") + "/", limits=limits)
-                self._clients[base_url] = client
-            return client
-
-    def close(self) -> None:
-        with self._lock:
-            clients = list(self._clients.values())
-            self._clients.clear()
-        for client in clients:
-            client.close()
-
-
 class OpenAICompatProvider:
     """Provider ``openai-compatible``."""
 
     def __init__(self, spec: ModelSpec, *, policy: RetryPolicy | None = None) -> None:
         self.spec = spec
         self.policy = policy or RetryPolicy.from_options(spec.options)
-        self._clients = HttpClients()
+        self._clients: ClientPool[str, httpx2.Client] = ClientPool()
 
     def close(self) -> None:
         self._clients.close()
@@ -89,7 +63,15 @@ class OpenAICompatProvider:
         """Create the pooled client ahead of the first call (see Engine._provider)."""
         base_url = self.base_url()
         if base_url is not None:
-            self._clients.get(base_url)
+            self._client(base_url)
+
+    def _client(self, base_url: str) -> httpx2.Client:
+        # No pool cap below the engine's concurrency; keep-alive for re-use.
+        limits = httpx2.Limits(max_connections=None, max_keepalive_connections=64)
+        return self._clients.get(
+            base_url,
+            lambda: httpx2.Client(base_url=base_url.rstrip("/") + "/", limits=limits),
+        )
 
     @property
     def base_url_env(self) -> str:
@@ -144,7 +126,7 @@ class OpenAICompatProvider:
         api_key = self.api_key()
         base_url = self.base_url()
         assert base_url is not None  # check_credentials made sure
-        client = self._clients.get(base_url)
+        client = self._client(base_url)
         body = self.build_body(request)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         secrets = (api_key,) if api_key else ()
@@ -195,16 +177,7 @@ class OpenAICompatProvider:
                 output_tokens=_int(u.get("completion_tokens")),
                 reasoning_tokens=_int(cd.get("reasoning_tokens")) if isinstance(cd, dict) else None,
             )
-        raw = response
-        return Completion(
-            text=text,
-            usage=usage,
-            latency_s=done.latency_s,
-            total_time_s=done.total_time_s,
-            attempts=done.attempts,
-            cost_usd=compute_cost(usage, self.spec.pricing),
-            raw=scrub_obj(raw, secrets),
-        )
+        return finish_completion(done, text, usage, response, self.spec.pricing, secrets)
 
 
 def _int(value: Any) -> int | None:

@@ -13,22 +13,21 @@ Catalog ``options`` understood here:
 from __future__ import annotations
 
 import json
-import threading
 from typing import TYPE_CHECKING, Any
 
 import openai
 import pydantic
 
-from pytest_visionevals.cost import compute_cost
 from pytest_visionevals.imageprep import to_data_url
 from pytest_visionevals.providers._common import (
     OPENAI_BASE_URL_ENV,
+    ClientPool,
     body_message,
     connection_error,
     env_value,
+    finish_completion,
     http_error,
     malformed_error,
-    scrub_obj,
     temperature_allowed,
     timeout_error,
 )
@@ -39,7 +38,7 @@ from pytest_visionevals.providers.base import (
     Request,
     Usage,
 )
-from pytest_visionevals.providers.retry import RetryPolicy, call_with_retries
+from pytest_visionevals.providers.retry import Attempted, RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -67,42 +66,13 @@ def openai_error(
     return ProviderError(f"{type(exc).__name__}: {exc}")
 
 
-class OpenAIClients:
-    """One SDK client per (base URL, key), created lazily and shared by threads.
-
-    Keyed rather than single so that tests (and users) changing ``OPENAI_BASE_URL`` or
-    the key between runs in one process get a client for the new endpoint.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[tuple[str | None, str], openai.OpenAI] = {}
-
-    def get(self, base_url: str | None, api_key: str) -> openai.OpenAI:
-        key = (base_url, api_key)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                # max_retries=0: our retry loop is the only one, so attempts are counted.
-                client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0)
-                self._clients[key] = client
-            return client
-
-    def close(self) -> None:
-        with self._lock:
-            clients = list(self._clients.values())
-            self._clients.clear()
-        for client in clients:
-            client.close()
-
-
 class OpenAIResponsesProvider:
     """Provider ``openai``."""
 
     def __init__(self, spec: ModelSpec, *, policy: RetryPolicy | None = None) -> None:
         self.spec = spec
         self.policy = policy or RetryPolicy.from_options(spec.options)
-        self._clients = OpenAIClients()
+        self._clients: ClientPool[tuple[str | None, str], openai.OpenAI] = ClientPool()
 
     def close(self) -> None:
         self._clients.close()
@@ -149,7 +119,12 @@ class OpenAIResponsesProvider:
     def complete(self, request: Request) -> Completion:
         self.check_credentials()
         api_key = env_value(self.key_env) or ""
-        client = self._clients.get(self.base_url(), api_key)
+        base_url = self.base_url()
+        client = self._clients.get(
+            (base_url, api_key),
+            # max_retries=0: our retry loop is the only one, so attempts are counted.
+            lambda: openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0),
+        )
         body = self.build_body(request)
         secrets = (api_key,)
 
@@ -160,18 +135,10 @@ class OpenAIResponsesProvider:
                 raise openai_error(exc, request.timeout_s, secrets) from None
 
         done = call_with_retries(attempt, attempts=request.max_attempts, policy=self.policy)
-        return self._completion(
-            done.value, secrets, done.latency_s, done.total_time_s, done.attempts
-        )
+        return self._completion(done, secrets)
 
-    def _completion(
-        self,
-        response: Any,
-        secrets: tuple[str, ...],
-        latency: float,
-        total: float,
-        attempts: int,
-    ) -> Completion:
+    def _completion(self, done: Attempted[Any], secrets: tuple[str, ...]) -> Completion:
+        response = done.value
         error = getattr(response, "error", None)
         if error is not None and getattr(response, "status", None) == "failed":
             raise ProviderError(f"response failed: {getattr(error, 'message', error)}")
@@ -191,15 +158,7 @@ class OpenAIResponsesProvider:
                 reasoning_tokens=_get(u.output_tokens_details, "reasoning_tokens", 0),
             )
         raw = json.loads(response.model_dump_json(exclude_none=True))
-        return Completion(
-            text=text,
-            usage=usage,
-            latency_s=latency,
-            total_time_s=total,
-            attempts=attempts,
-            cost_usd=compute_cost(usage, self.spec.pricing),
-            raw=scrub_obj(raw, secrets),
-        )
+        return finish_completion(done, text, usage, raw, self.spec.pricing, secrets)
 
 
 def _get(obj: Any, name: str, default: int) -> int:
