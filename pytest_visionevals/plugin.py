@@ -133,8 +133,11 @@ def pytest_runtest_makereport(
         result = item.stash.get(RESULT_KEY, None)
         final = report.when == "call" or (report.when == "setup" and not report.passed)
         if result is not None and final:
-            if report.when == "call" and report.failed and result["outcome"] == "passed":
-                result["outcome"] = "failed"  # an unexpected crash while scoring
+            if report.failed and result["outcome"] not in ("failed", "error"):
+                # Failed without a verdict or a call error: a crash (ours or a custom
+                # assertion's). No answer was scored, so it is an error, not a failure.
+                why = f"{call.excinfo.typename}: {call.excinfo.value}" if call.excinfo else "?"
+                result.update({"outcome": "error", "reason": f"internal error: {why}"})
             report.vision_result = dict(result)  # type: ignore[attr-defined]
             # JUnit reads item.user_properties (copied onto the teardown report).
             item.user_properties.extend(junit_properties(result))

@@ -228,6 +228,38 @@ def test_custom_assertion_registered_by_hook(
     result.stdout.fnmatch_lines(["*shouty: expected capitals, got 'There are 27 bottles.'*"])
 
 
+BROKEN_CONFTEST = """
+from typing import ClassVar
+
+from pytest_visionevals.assertions import Assertion
+
+
+class Broken(Assertion):
+    type_name: ClassVar[str] = "broken"
+
+    def check(self, ctx):
+        return None  # not a Verdict: the plugin must not report this as a skip
+"""
+
+
+def test_a_crash_while_scoring_is_an_error_not_a_skip(project: pytest.Pytester) -> None:
+    project.makeconftest(
+        BROKEN_CONFTEST + "\n\ndef pytest_visionevals_register_assertions(registry):\n"
+        "    registry.register(Broken)\n"
+    )
+    (project.path / "evals" / "suite.yaml").write_text(
+        SUITE.replace("expect: {count: 27}", "expect: {broken: {}}")
+    )
+    result = project.runpytest(
+        "--vision-models", "fake-local", "--vision-cache-dir", "c", "--vision-json", "o.json"
+    )
+    doc = json.loads((project.path / "o.json").read_text())
+    bottles = next(r for r in doc["results"] if r["case_id"] == "bottles")
+    assert bottles["outcome"] == "error"
+    assert bottles["reason"].startswith("internal error: AttributeError")
+    result.assert_outcomes(passed=1, failed=2)
+
+
 REPO = Path(__file__).resolve().parent.parent
 
 
