@@ -229,14 +229,11 @@ class EvalItem(pytest.Item):
         return self.path, self.case.line - 1, f"{self.case.id}[{self.model.name}]"
 
 
-_registered: set[tuple[int, str]] = set()
-
-
 def _register_marker(config: pytest.Config, name: str) -> None:
     """Declare category/task/tag markers so ``--strict-markers`` accepts them."""
-    key = (id(config), name)
-    if key not in _registered:
-        _registered.add(key)
+    declared = config.stash[SESSION_KEY].markers
+    if name not in declared:
+        declared.add(name)
         config.addinivalue_line("markers", f"{name}: vision eval category, task or tag")
 
 

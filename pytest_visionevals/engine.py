@@ -382,7 +382,7 @@ class Engine:
     def warm_up(self, spec: ModelSpec) -> None:
         """Create the model's provider in the background (SDK imports take seconds).
 
-        Called as soon as the first item of a model is collected, so the import overlaps
+        Called for every selected model at the first eval file, so the import overlaps
         collection instead of delaying the first calls. Jobs wait for it on the model lock.
         """
         with self._lock:

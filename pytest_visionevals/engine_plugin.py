@@ -73,7 +73,6 @@ class EnginePlugin:
         self._warmed_all = False
         self._interactor: Any = None
         self._interactor_looked_up = False
-        self._warmed: set[str] = set()
 
     # -- the engine -------------------------------------------------------------------------
     @property
@@ -130,22 +129,8 @@ class EnginePlugin:
         if vs is None or not vs.is_eval_file(file_path):
             return
         self._warmed_all = True
-        for name in vs.models:
-            if name not in self._warmed:
-                self._warmed.add(name)
-                self.engine.warm_up(vs.catalog.get(name))
-
-    def pytest_itemcollected(self, item: pytest.Item) -> None:
-        # The first item of each model starts its provider's (slow) SDK import in the
-        # background, overlapping the rest of collection.
-        job = getattr(item, "vision_job", None)
-        if job is None or self.config.option.collectonly:
-            return
-        name = job.model.name
-        if name not in self._warmed:
-            self._warmed.add(name)
-            if self.record_mode != "none":  # replay-only runs never need a provider
-                self.engine.warm_up(job.model)
+        for name in vs.models:  # every item's model is among these; warm_up is idempotent
+            self.engine.warm_up(vs.catalog.get(name))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(

@@ -7,7 +7,6 @@ workers' results arrive here through ``pytest_runtest_logreport`` as ``report.vi
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -20,8 +19,6 @@ import pytest
 
 from pytest_visionevals import gate as gate_mod
 from pytest_visionevals.collect import SESSION_KEY, EvalItem
-from pytest_visionevals.models import OVERRIDE_FILENAME, CatalogError, load_catalog
-from pytest_visionevals.options import ini_or_option, split_names
 from pytest_visionevals.report import html, json_report, markdown, terminal
 from pytest_visionevals.report.facts import model_facts
 from pytest_visionevals.report.jsonl import JsonlWriter
@@ -102,39 +99,20 @@ class ReportingPlugin:
         p = Path(value).expanduser()
         return str(p if p.is_absolute() else self.config.invocation_params.dir / p)
 
-    def _session(self) -> VisionSession | None:
-        return self.config.stash.get(SESSION_KEY, None)
+    def _session(self) -> VisionSession:
+        # plugin.py registers this plugin right after stashing the session.
+        return self.config.stash[SESSION_KEY]
 
     def model_order(self) -> list[str]:
-        """Selected models in column order (the collection's list when plugin.py built it)."""
-        vs = self._session()
-        if vs is not None:
-            return list(vs.models)
-        try:
-            raw = ini_or_option(self.config, "vision_models", "vision_models")
-        except ValueError:
-            return []
-        return split_names(raw) if raw else []
+        """Selected models in column order (the collection's list)."""
+        return list(self._session().models)
 
     def known_models(self) -> list[str]:
         vs = self._session()
-        return [*vs.catalog.names(), *vs.models] if vs is not None else self.model_order()
+        return [*vs.catalog.names(), *vs.models]
 
     def _load_facts(self, names: list[str]) -> dict[str, dict[str, Any]]:
-        vs = self._session()
-        if vs is not None:
-            return model_facts(vs.catalog, names)
-        raw = None
-        with contextlib.suppress(ValueError):
-            raw = ini_or_option(self.config, "vision_catalog", "vision_catalog")
-        override = Path(raw) if raw else self.config.rootpath / OVERRIDE_FILENAME
-        if not override.is_absolute():
-            override = self.config.rootpath / override
-        try:
-            return model_facts(load_catalog(override), names)
-        except (CatalogError, OSError) as exc:
-            self.problems.append(f"model catalog not read for the reports: {exc}")
-            return {}
+        return model_facts(self._session().catalog, names)
 
     def _jsonl_path(self) -> Path:
         given = self._path_option("vision_jsonl")

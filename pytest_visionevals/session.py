@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from pytest_visionevals.assertions import AssertionRegistry
@@ -25,16 +26,13 @@ class VisionSession:
     settings: CallSettings
     work_dir: Path  # .visionevals under rootdir: downloaded images, runs, cache
     judge_model: str
-    engine_getter: object = None  # callable returning the Engine (set by the engine plugin)
+    # Returns the engine plugin's Engine; set by plugin.py once that plugin is registered.
+    engine_getter: Callable[[], Engine | None] | None = None
     failed_eval_files: set[str] = field(default_factory=set)
-    other_collect_failures: int = 0
+    markers: set[str] = field(default_factory=set)  # category/task/tag markers declared
 
     def engine(self) -> Engine | None:
-        getter = self.engine_getter
-        if callable(getter):
-            engine: Engine | None = getter()
-            return engine
-        return None
+        return self.engine_getter() if self.engine_getter is not None else None
 
     def is_eval_file(self, path: Path) -> bool:
         """Eval files: *.yaml / *.yml under a directory named in ``vision_eval_dirs``."""
