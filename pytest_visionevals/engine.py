@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 
 from pytest_visionevals.cache import RecordMode, ResponseCache, request_key
 from pytest_visionevals.calls import CallJob, CallOutcome
+from pytest_visionevals.cost import compute_cost
 from pytest_visionevals.models import ModelSpec
 from pytest_visionevals.progress import Stats, StatusLine
 from pytest_visionevals.providers.base import (
-    Completion,
     MissingCredentials,
     Provider,
     ProviderError,
@@ -46,12 +46,6 @@ def _default_factory(spec: ModelSpec) -> Provider:
     from pytest_visionevals.providers import make_provider
 
     return make_provider(spec)
-
-
-def _default_cost(completion: Completion, spec: ModelSpec) -> float | None:
-    from pytest_visionevals.cost import compute_cost
-
-    return compute_cost(completion.usage, spec.pricing)
 
 
 @dataclass
@@ -85,7 +79,6 @@ class Engine:
         progress: StatusLine | None = None,
         *,
         provider_factory: ProviderFactory | None = None,
-        cost_fn: Callable[[Completion, ModelSpec], float | None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -96,7 +89,6 @@ class Engine:
         self.budget = budget
         self.progress = progress
         self._factory = provider_factory or _default_factory
-        self._cost = cost_fn or _default_cost
         self._lock = threading.Lock()
         self._futures: dict[str, Future[CallOutcome]] = {}  # submitted, not yet claimed
         self._claimed: set[str] = set()
@@ -366,7 +358,8 @@ class Engine:
         except ProviderError as exc:
             return CallOutcome("error", reason=exc.reason, request=request)
         completion.replayed = False
-        completion.cost_usd = self._cost(completion, spec)
+        # The engine prices every call from the catalog, whatever the provider reported.
+        completion.cost_usd = compute_cost(completion.usage, spec.pricing)
         if self.rate_limiter is not None and limit is not None:
             u = completion.usage
             tokens = (u.input_tokens or 0) + (u.output_tokens or 0)
