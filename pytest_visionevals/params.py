@@ -26,7 +26,7 @@ ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 class GenerationParams(BaseModel):
     """Generation parameters; every field optional so layers can be merged.
 
-    Precedence (last wins): catalog model defaults < eval file < case < command line.
+    Precedence (last wins): catalog model defaults < eval file < case.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from pytest_visionevals.cases import Case
     from pytest_visionevals.images import ResolvedImage
     from pytest_visionevals.models import ModelSpec
-    from pytest_visionevals.params import GenerationParams
 
 DEFAULT_MAX_IMAGE_SIDE = 2048
 
@@ -41,7 +40,6 @@ class CallSettings:
     timeout_s: float | None = None
     max_attempts: int | None = None
     max_image_side: int = DEFAULT_MAX_IMAGE_SIDE
-    params: GenerationParams | None = None
 
 
 @functools.lru_cache(maxsize=128)
@@ -86,7 +84,7 @@ def build_request(
     case: Case, model: ModelSpec, images: list[ResolvedImage], settings: CallSettings
 ) -> Request:
     inputs = prepare_images(images, settings.max_image_side)
-    params = model.params.merged(case.params, settings.params)
+    params = model.params.merged(case.params)
     return Request(
         model=model,
         prompt=build_prompt(case, model, inputs),
@@ -191,13 +189,14 @@ def score(
     except ScoringUnavailable as exc:
         raise ScoringError(str(exc)) from None
     jcost, jin, jout = _judge_totals(verdict)
+    verdict_dict = _builtins(verdict.to_dict())  # converted once; "parsed" is inside it
     result.update(
         {
             "outcome": "passed" if verdict.passed else "failed",
             "score": float(verdict.score),
             "explanation": verdict.explanation,
-            "parsed": _builtins(verdict.parsed),
-            "verdict": _builtins(verdict.to_dict()),
+            "parsed": verdict_dict["parsed"],
+            "verdict": verdict_dict,
             "judge_cost_usd": jcost,
             "judge_input_tokens": jin,
             "judge_output_tokens": jout,
