@@ -118,7 +118,8 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
 
 def _read_entries(text: str, origin: str) -> dict[str, dict[str, Any]]:
     try:
-        data = yaml.safe_load(text) or {}
+        # libyaml's loader when present: the packaged catalog takes 40 ms in pure Python.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except yaml.YAMLError as exc:
         raise CatalogError(f"{origin}: invalid YAML: {exc}") from None
     models = data.get("models", {}) if isinstance(data, dict) else None

@@ -13,16 +13,14 @@ last 60 s. Token counts are only known once an answer arrives, so they are added
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock
-
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Callable, Mapping
 
     from pytest_visionevals.models import RateLimit
@@ -56,6 +54,11 @@ class SharedState:
     def _db(self) -> sqlite3.Connection:
         # Called with self._lock held.
         if self._conn is None:
+            # Imported on first use (~20 ms): runs without limits or a budget never open it.
+            import sqlite3
+
+            from filelock import FileLock
+
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Switching to WAL needs an exclusive lock and does not wait on SQLite's busy
             # handler, so processes opening the file at once serialise on a file lock.

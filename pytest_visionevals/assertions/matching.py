@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -87,6 +85,9 @@ def match_boxes(
     if not preds or not gts:
         return MatchResult((), len(preds), len(gts), frozen)
     big = float(min(len(preds), len(gts)) + 1)
+    # Imported here, like scipy below: only runs that score boxes pay for numpy.
+    import numpy as np
+
     weights = np.zeros((len(preds), len(gts)))
     for i, row in enumerate(mat):
         for j, v in enumerate(row):

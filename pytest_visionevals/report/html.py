@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
-
 from pytest_visionevals.report.format import (
     FACT_HEADERS,
     INCOMPLETE_NOTE,
@@ -29,6 +27,8 @@ from pytest_visionevals.report.format import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+
+    import jinja2
 
     from pytest_visionevals.results import CaseResult
     from pytest_visionevals.scoring import Scorecard
@@ -294,6 +294,9 @@ def case_views(results: Iterable[CaseResult], models: Sequence[str]) -> list[Cas
 
 
 def _environment() -> jinja2.Environment:
+    # Imported on use: only runs that write an HTML report pay for jinja2 (~35 ms).
+    import jinja2
+
     # Autoescape everything: model text only ever reaches the page as escaped text.
     return jinja2.Environment(
         loader=jinja2.PackageLoader("pytest_visionevals", "report/templates"),
