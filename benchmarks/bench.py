@@ -101,6 +101,7 @@ class Result:
     cpu_ms_per_case: float = 0.0
     peak_rss_mb: float = 0.0
     requests: int = 0  # received by the fake server
+    peak_in_flight: int = 0  # most requests the fake server was handling at once
     exit_code: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -221,6 +222,7 @@ def scenario_run(
             args += ["-n", str(workers)]
         code, wall, cpu, rss, times, tail = run_pytest(root, [*args, "--vision-record=all"])
         live_requests = srv.request_count
+        peak = srv.peak_in_flight
         notes = []
         if code not in (0, 1) or live_requests != n:
             notes.append(f"unexpected: exit {code}, {live_requests} requests\n{tail}")
@@ -230,7 +232,7 @@ def scenario_run(
             code, wall, cpu, rss, times, tail = run_pytest(root, [*args, "--vision-record=none"])
             if code not in (0, 1):
                 notes.append(f"unexpected: exit {code}\n{tail}")
-        per_worker = max(1, workers) * concurrency
+        # --vision-concurrency is the run's total; xdist workers share it.
         first = times.get("first_wait_s")
         res = Result(
             scenario=name,
@@ -238,7 +240,7 @@ def scenario_run(
             workers=workers,
             concurrency=concurrency,
             latency_s=latency,
-            ideal_s=math.ceil(n / per_worker) * latency if latency and not replay else None,
+            ideal_s=math.ceil(n / concurrency) * latency if latency and not replay else None,
             run_s=times.get("run_s"),
             process_s=wall,
             collect_s=times.get("collect_s"),
@@ -246,6 +248,7 @@ def scenario_run(
             cpu_ms_per_case=cpu / n * 1000,
             peak_rss_mb=rss,
             requests=srv.request_count,
+            peak_in_flight=peak,
             exit_code=code,
             notes=notes,
         )
@@ -332,7 +335,14 @@ def fmt(r: Result) -> str:
 
     parts = [f"{r.scenario:<8} N={r.cases:<5}"]
     if r.concurrency:
-        parts.append(f"C={r.concurrency}" + (f" x {r.workers} workers" if r.workers else ""))
+        parts.append(
+            f"C={r.concurrency}"
+            + (
+                f" over {r.workers} workers ({r.concurrency // r.workers} each)"
+                if r.workers
+                else ""
+            )
+        )
     if r.ideal_s:
         parts.append(f"ideal {s(r.ideal_s)}")
         parts.append(f"run {s(r.run_s)} ({r.run_ratio or 0:.2f}x)")
@@ -343,6 +353,8 @@ def fmt(r: Result) -> str:
     parts.append(f"cpu {r.cpu_ms_per_case:.2f} ms/case")
     parts.append(f"peak RSS {r.peak_rss_mb:.0f} MB")
     parts.append(f"requests {r.requests}")
+    if r.peak_in_flight:
+        parts.append(f"peak in flight {r.peak_in_flight}")
     out = " | ".join(parts)
     for note in r.notes:
         out += "\n    " + note.replace("\n", "\n    ")
@@ -373,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "run":
             r = scenario_run("run", args.cases, args.latency, args.concurrency, 0)
         elif name == "xdist":
-            r = scenario_run("xdist", args.cases, args.latency, args.concurrency // 2, 2)
+            r = scenario_run("xdist", args.cases, args.latency, args.concurrency, 2)
         elif name == "collect":
             r = scenario_collect(args.large)
         elif name == "large":

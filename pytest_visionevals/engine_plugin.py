@@ -3,9 +3,10 @@
 Before each item runs, the engine is told which jobs come next, in run order: without
 xdist, ``session.items`` from the current item on (so -k / -m deselection is already
 applied); in an xdist worker, the indexes the scheduler has sent that worker and it has
-not run yet (``WorkerInteractor.torun``). Each process keeps at most
-``--vision-concurrency`` calls in flight, so under ``-n N`` the machine has up to
-N x concurrency calls on the wire; rate limits and the budget are shared by all workers.
+not run yet (``WorkerInteractor.torun``). ``--vision-concurrency`` is the total for the
+run: under ``-n W`` each worker gets its share (``worker_share``), so the workers together
+keep at most that many calls in flight; rate limits and the budget are shared through
+SQLite.
 """
 
 from __future__ import annotations
@@ -49,7 +50,18 @@ _SCAN_FACTOR = 8
 class EnginePlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.concurrency = _read_concurrency(config)
+        # The run's total; ``concurrency`` is this process's share of it.
+        self.total_concurrency = _read_concurrency(config)
+        workerinput = getattr(config, "workerinput", None)
+        self.concurrency = (
+            worker_share(
+                self.total_concurrency,
+                int(workerinput.get("workercount", 1)),
+                _worker_index(workerinput.get("workerid")),
+            )
+            if workerinput
+            else self.total_concurrency
+        )
         self.record_mode: RecordMode = _read_record_mode(config)
         self.cache_dir = _read_cache_dir(config)
         self.rate_limits = _read_rate_limits(config)
@@ -165,7 +177,7 @@ class EnginePlugin:
         """
         if config.getvalue("dist") != "load":
             return None
-        return _prefetch_load_scheduling(config, log, depth=self.concurrency * 3 // 2 + 1)
+        return _prefetch_load_scheduling(config, log, self.total_concurrency)
 
     def pytest_keyboard_interrupt(self, excinfo: object) -> None:
         if self._engine is not None:
@@ -253,15 +265,50 @@ class EnginePlugin:
         return self._interactor
 
 
-def _prefetch_load_scheduling(config: pytest.Config, log: Any, depth: int) -> Any:
+def worker_share(total: int, workers: int, index: int | None) -> int:
+    """Worker ``index``'s part of ``total`` concurrent calls among ``workers`` workers.
+
+    The shares add up to ``total`` exactly (the first ``total % workers`` workers take one
+    more). A worker always gets at least 1, so with fewer calls than workers the run has
+    one call per worker in flight (the controller warns about it). An unknown index
+    (a custom ``--tx`` id) gets the smaller share, so the total is never exceeded.
+    """
+    workers = max(1, workers)
+    base, extra = divmod(total, workers)
+    bonus = 1 if index is not None and 0 <= index < extra else 0
+    return max(1, base + bonus)
+
+
+def _worker_index(workerid: object) -> int | None:
+    # xdist names its workers gw0, gw1, ...
+    text = str(workerid or "")
+    return int(text[2:]) if text.startswith("gw") and text[2:].isdigit() else None
+
+
+def _prefetch_load_scheduling(config: pytest.Config, log: Any, total: int) -> Any:
     from xdist.scheduler import LoadScheduling  # type: ignore[import-untyped,unused-ignore]
 
     class PrefetchLoadScheduling(LoadScheduling):  # type: ignore[misc]
-        """xdist's LoadScheduling that tops every worker up to ``depth`` pending items."""
+        """xdist's LoadScheduling that keeps every worker's queue deep enough to prefetch."""
+
+        def __init__(self, config: pytest.Config, log: Any) -> None:
+            super().__init__(config, log)
+            # 1.5 x the largest worker share, + 1 for the item that is running.
+            share = worker_share(total, self.numnodes, 0)
+            self._depth = share * 3 // 2 + 1
+            if total < self.numnodes:
+                config.issue_config_time_warning(
+                    pytest.PytestConfigWarning(
+                        f"--vision-concurrency {total} is below the number of xdist workers "
+                        f"({self.numnodes}): each worker still makes one call at a time, "
+                        f"{self.numnodes} in all"
+                    ),
+                    stacklevel=2,
+                )
 
         def _top_up(self, node: Any) -> None:
             if self.pending and not node.shutting_down:
-                missing = depth - len(self.node2pending[node])
+                missing = self._depth - len(self.node2pending[node])
                 if missing > 0:
                     self._send_tests(node, missing)
 

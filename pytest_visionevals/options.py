@@ -92,9 +92,14 @@ def addoption(parser: pytest.Parser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="Model calls in flight at once, per process (default 8).",
+        help="Model calls in flight at once (default 8); under xdist, the total of all workers.",
     )
-    parser.addini("vision_concurrency", "Model calls in flight at once.", type="string", default="")
+    parser.addini(
+        "vision_concurrency",
+        "Model calls in flight at once (the total under xdist).",
+        type="string",
+        default="",
+    )
     g.addoption(
         "--vision-rate-limit",
         action="append",

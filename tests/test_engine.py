@@ -12,6 +12,7 @@ from PIL import Image
 from pytest_visionevals.cache import ResponseCache
 from pytest_visionevals.calls import CallJob
 from pytest_visionevals.engine import Engine
+from pytest_visionevals.engine_plugin import _worker_index, worker_share
 from pytest_visionevals.models import ModelSpec, Pricing
 from pytest_visionevals.params import GenerationParams
 from pytest_visionevals.providers.base import (
@@ -499,11 +500,52 @@ def test_plugin_budget_skips_the_rest(pytester: pytest.Pytester, server: FakeVLM
 def test_plugin_under_xdist_prefetches_each_workers_queue(
     pytester: pytest.Pytester, server: FakeVLMServer, tracker: Tracker
 ) -> None:
-    make_project(pytester, server, 16)
-    result = run(pytester, "-n", "2", "--vision-concurrency", "3")
-    result.assert_outcomes(passed=16)
-    assert server.request_count == 16
-    assert tracker.peak >= 4  # one call per worker at a time would peak at 2
+    # 8 in all: 4 per worker. One call per worker at a time would peak at 2.
+    make_project(pytester, server, 24)
+    result = run(pytester, "-n", "2", "--vision-concurrency", "8")
+    result.assert_outcomes(passed=24)
+    assert server.request_count == 24
+    assert 5 <= tracker.peak <= 8
+
+
+@pytest.mark.parametrize(("total", "peak"), [(3, 3), (1, 2)])
+def test_plugin_under_xdist_keeps_the_total_concurrency(
+    pytester: pytest.Pytester, server: FakeVLMServer, tracker: Tracker, total: int, peak: int
+) -> None:
+    make_project(pytester, server, 12)
+    result = run(pytester, "-n", "2", "--vision-concurrency", str(total))
+    result.assert_outcomes(passed=12)
+    assert server.request_count == 12
+    assert tracker.peak <= peak  # shares 2 + 1; below the worker count, 1 per worker
+    warning = "*--vision-concurrency 1 is below the number of xdist workers (2)*2 in all*"
+    if total < 2:
+        result.stdout.fnmatch_lines([warning])
+    else:
+        result.stdout.no_fnmatch_line(warning)
+
+
+@pytest.mark.parametrize(
+    ("total", "workers", "shares"),
+    [
+        (32, 2, [16, 16]),
+        (8, 3, [3, 3, 2]),
+        (5, 5, [1, 1, 1, 1, 1]),
+        (2, 4, [1, 1, 1, 1]),  # below the worker count: 1 each (warned)
+        (7, 1, [7]),
+    ],
+)
+def test_worker_shares_add_up_to_the_total(total: int, workers: int, shares: list[int]) -> None:
+    got = [worker_share(total, workers, i) for i in range(workers)]
+    assert got == shares
+    if total >= workers:
+        assert sum(got) == total
+
+
+def test_worker_share_of_an_unknown_worker_never_exceeds_the_total() -> None:
+    assert worker_share(8, 3, None) == 2  # the smaller share
+    assert _worker_index("gw11") == 11
+    assert _worker_index("remote-a") is None
+    assert _worker_index(None) is None
 
 
 def test_plugin_rejects_bad_options(pytester: pytest.Pytester, server: FakeVLMServer) -> None:

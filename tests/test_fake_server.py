@@ -183,6 +183,12 @@ def test_latency_and_32_concurrent_connections() -> None:
         assert srv.request_count == 40
         # Served in parallel: 40 x 0.3 s sequentially would be 12 s.
         assert 0.3 <= elapsed < 4.0
+        assert 2 <= srv.peak_in_flight <= 40
+        peak = srv.peak_in_flight
+        assert post(url, body)[0] == 200
+        assert srv.peak_in_flight == peak  # one more at a time does not raise it
+        srv.clear()
+        assert srv.peak_in_flight == 0
 
 
 def test_runs_as_a_script_and_prints_the_base_url() -> None:

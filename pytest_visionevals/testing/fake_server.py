@@ -149,6 +149,8 @@ class FakeVLMServer:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._requests: list[RecordedRequest] = []
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._stopping = threading.Event()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -227,10 +229,17 @@ class FakeVLMServer:
             self._faults.extend([fault] * times)
 
     def clear(self) -> None:
-        """Forget recorded requests and pending faults."""
+        """Forget recorded requests, pending faults and the concurrency peak."""
         with self._lock:
             self._faults.clear()
             self._requests.clear()
+            self._peak_in_flight = self._in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests being handled at once (received, not yet answered)."""
+        with self._lock:
+            return self._peak_in_flight
 
     @property
     def pending_faults(self) -> int:
@@ -480,6 +489,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         owner = self.server.owner
+        with owner._lock:
+            owner._in_flight += 1
+            owner._peak_in_flight = max(owner._peak_in_flight, owner._in_flight)
+        try:
+            self._post(owner)
+        finally:
+            with owner._lock:
+                owner._in_flight -= 1
+
+    def _post(self, owner: FakeVLMServer) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
