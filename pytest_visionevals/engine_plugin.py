@@ -12,6 +12,7 @@ SQLite.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import uuid
 from pathlib import Path
@@ -27,7 +28,7 @@ from pytest_visionevals.cache import (
     parse_record_mode,
 )
 from pytest_visionevals.engine import DEFAULT_CONCURRENCY, Engine
-from pytest_visionevals.progress import StatusLine
+from pytest_visionevals.progress import Stats, StatusLine, combine_stats
 from pytest_visionevals.ratelimit import (
     STATE_FILENAME,
     Budget,
@@ -85,6 +86,10 @@ class EnginePlugin:
         self._warmed_all = False
         self._interactor: Any = None
         self._interactor_looked_up = False
+        # On the xdist controller: each worker's latest call stats, and the line showing
+        # their sum (workers draw nothing; their reports carry the figures).
+        self._worker_stats: dict[str, Stats] = {}
+        self._controller_line: StatusLine | None = None
 
     # -- the engine -------------------------------------------------------------------------
     @property
@@ -167,6 +172,77 @@ class EnginePlugin:
                     reason = session.shouldfail or session.shouldstop
                     engine.stop_issuing(f"run stopped early: {reason}")
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        # In an xdist worker, the last report of each eval item carries the worker's call
+        # stats to the controller, which draws the status line for the whole run.
+        engine = self._engine
+        if (
+            self.is_worker
+            and engine is not None
+            and report.when == "teardown"
+            and getattr(item, "vision_job", None) is not None
+        ):
+            report.vision_calls = dataclasses.asdict(engine.stats())  # type: ignore[attr-defined]
+        return report
+
+    # -- the xdist controller's status line --------------------------------------------------
+    # The line is erased before pytest writes an item's progress (start, report, "[ 42%]")
+    # and drawn again after it, so the two never overlap.
+    def _erase_line(self) -> None:
+        if self._controller_line is not None:
+            self._controller_line.clear()
+
+    def _draw_line(self) -> None:
+        if self._controller_line is not None:
+            self._controller_line.show(combine_stats(self._worker_stats.values()))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> Generator[None, None, None]:
+        self._erase_line()
+        try:
+            return (yield)
+        finally:
+            self._draw_line()
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
+        self._erase_line()
+        try:
+            return (yield)
+        finally:
+            figures = getattr(report, "vision_calls", None)
+            if self.show_progress and isinstance(figures, dict):
+                node = getattr(report, "node", None)
+                worker = str(getattr(getattr(node, "gateway", None), "id", None) or "?")
+                with contextlib.suppress(TypeError):
+                    self._worker_stats[worker] = Stats(**figures)
+                if self._controller_line is None:
+                    self._controller_line = StatusLine(self._write_terminal, self._terminal_room)
+            self._draw_line()
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_logfinish(
+        self, nodeid: str, location: object
+    ) -> Generator[None, None, None]:
+        self._erase_line()
+        try:
+            return (yield)
+        finally:
+            self._draw_line()
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        # Innermost wrapper: erased before the terminal reporter writes the final "[100%]".
+        try:
+            return (yield)
+        finally:
+            self._erase_line()
+            self._controller_line = None
+
     @pytest.hookimpl(tryfirst=True, optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         """Under ``--dist load``, keep enough items queued on each worker to prefetch.
@@ -185,6 +261,8 @@ class EnginePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self._erase_line()
+        self._controller_line = None
         if self._engine is not None:
             self._engine.close()
         if self._state is not None:

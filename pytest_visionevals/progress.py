@@ -8,12 +8,13 @@ and the summary, are never interleaved with it. Redraws are throttled (4 Hz by d
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
 _SAVE, _RESTORE, _ERASE = "\x1b7", "\x1b8", "\x1b[K"
 _MIN_ROOM = 24  # columns; below that the line is not drawn at all
@@ -30,6 +31,19 @@ class Stats:
     skipped: int = 0
     spent_usd: float = 0.0  # non-replayed cost in this process
     unpriced: int = 0  # answered calls whose cost is unknown
+
+
+def combine_stats(parts: Iterable[Stats]) -> Stats:
+    """The sum of several processes' stats (xdist workers)."""
+    total = Stats()
+    for p in parts:
+        total = Stats(
+            **{
+                f.name: getattr(total, f.name) + getattr(p, f.name)
+                for f in dataclasses.fields(Stats)
+            }
+        )
+    return total
 
 
 def format_stats(stats: Stats) -> str:

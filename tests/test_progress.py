@@ -1,16 +1,28 @@
-"""The live status line: content, throttling, clearing, narrow terminals."""
+"""The live status line: content, throttling, clearing, narrow terminals, a real pty."""
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
 import threading
 import time
+from typing import TYPE_CHECKING
+
+import pytest
+from PIL import Image
 
 from pytest_visionevals.calls import CallJob
 from pytest_visionevals.engine import Engine
 from pytest_visionevals.models import ModelSpec
 from pytest_visionevals.params import GenerationParams
-from pytest_visionevals.progress import Stats, StatusLine, format_stats
+from pytest_visionevals.progress import Stats, StatusLine, combine_stats, format_stats
 from pytest_visionevals.providers.base import Completion, Request
+from pytest_visionevals.testing.fake_server import FakeVLMServer
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class Clock:
@@ -91,3 +103,80 @@ def test_engine_draws_while_waiting_and_clears_before_returning() -> None:
     engine.close()
     assert any("1 in flight" in o for o in out)
     assert out[-1] == "\x1b8\x1b[K"
+
+
+def test_combine_stats_adds_every_field() -> None:
+    a = Stats(done=3, in_flight=2, retried=1, spent_usd=0.5, unpriced=1)
+    b = Stats(done=4, in_flight=1, replayed=2, errors=1, spent_usd=0.25)
+    assert combine_stats([a, b]) == Stats(
+        done=7, in_flight=3, retried=1, replayed=2, errors=1, spent_usd=0.75, unpriced=1
+    )
+    assert combine_stats([]) == Stats()
+
+
+CATALOG = """\
+models:
+  local:
+    provider: openai-compatible
+    model_id: local-vlm
+    base_url: "{url}"
+    pricing: {{input: 1.0, output: 1.0}}
+"""
+
+
+def run_on_a_terminal(root: Path, *args: str) -> tuple[int, str]:
+    """pytest in a subprocess whose stdout is a pseudo-terminal, as in an interactive shell."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    env["COLUMNS"] = "160"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["plain", "xdist"])
+def test_status_line_on_a_terminal(tmp_path: Path, xdist: list[str]) -> None:
+    # Answers take 0.4 s, longer than the 0.25 s redraw interval, so the line is drawn.
+    with FakeVLMServer(answer="yes", latency=0.4) as srv:
+        (tmp_path / "visionevals.models.yaml").write_text(CATALOG.format(url=srv.openai_base_url))
+        (tmp_path / "pytest.ini").write_text("[pytest]\nvision_models = local\n")
+        Image.new("RGB", (8, 8), "white").save(tmp_path / "img.png")
+        (tmp_path / "evals").mkdir()
+        lines = ["category: C", "task: vqa", "cases:"]
+        for i in range(6):
+            lines += [f"  - id: c{i}", "    image: ../img.png", f"    prompt: q{i}"]
+            lines += ["    expect: {equals: 'yes'}"]
+        (tmp_path / "evals" / "s.yaml").write_text("\n".join(lines) + "\n")
+        args = ["--vision-cache-dir", "cache", "--vision-concurrency", "2", *xdist]
+        code, out = run_on_a_terminal(tmp_path, *args)
+        assert code == 0, out
+        assert "6 passed" in out
+        assert "[vision calls: " in out
+        assert " done | " in out
+        assert " spent]" in out
+        # Every drawing is erased again, the last one before pytest's final "[100%]".
+        last = out.rindex("[vision calls: ")
+        assert "\x1b8\x1b[K" in out[last:]
+        assert out.index("\x1b8\x1b[K", last) < out.index("[100%]") < out.index("6 passed")
+        # -q keeps it quiet.
+        srv.clear()
+        code, out = run_on_a_terminal(tmp_path, *args, "-q")
+        assert code == 0, out
+        assert "[vision calls: " not in out
