@@ -112,8 +112,7 @@ class EvalItem(pytest.Item):
         self._outcome: CallOutcome | None = None
         for marker in dict.fromkeys([slug(case.category), case.task, *map(slug, case.tags)]):
             if marker:
-                _register_marker(self.config, marker)
-                self.add_marker(marker)
+                self.add_marker(_marker(self.config, marker))
         self.extra_keyword_matches.update({model.name, case.task, slug(case.category)})
         # The engine prefetches this job; None = no call (task not supported by the model).
         self.vision_job: CallJob | None = None
@@ -229,12 +228,16 @@ class EvalItem(pytest.Item):
         return self.path, self.case.line - 1, f"{self.case.id}[{self.model.name}]"
 
 
-def _register_marker(config: pytest.Config, name: str) -> None:
-    """Declare category/task/tag markers so ``--strict-markers`` accepts them."""
+def _marker(config: pytest.Config, name: str) -> pytest.MarkDecorator:
+    """The category/task/tag marker, declared on first use so ``--strict-markers`` accepts it."""
     declared = config.stash[SESSION_KEY].markers
-    if name not in declared:
-        declared.add(name)
-        config.addinivalue_line("markers", f"{name}: vision eval category, task or tag")
+    known = declared.get(name)
+    if known is not None:
+        return known
+    config.addinivalue_line("markers", f"{name}: vision eval category, task or tag")
+    mark: pytest.MarkDecorator = getattr(pytest.mark, name)
+    declared[name] = mark
+    return mark
 
 
 def _call_directly(job: CallJob) -> CallOutcome:

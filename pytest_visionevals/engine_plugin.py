@@ -149,6 +149,11 @@ class EnginePlugin:
         for name in vs.models:  # every item's model is among these; warm_up is idempotent
             self.engine.warm_up(vs.catalog.get(name))
 
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        # Recordings are never tests, and a cache committed inside the project holds one
+        # JSON file per answer: walking it would cost collection time on every run.
+        return True if collection_path == self.cache_dir else None
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: pytest.Item | None

@@ -9,6 +9,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    import pytest
+
     from pytest_visionevals.assertions import AssertionRegistry
     from pytest_visionevals.engine import Engine
     from pytest_visionevals.models import Catalog
@@ -29,7 +31,8 @@ class VisionSession:
     # Returns the engine plugin's Engine; set by plugin.py once that plugin is registered.
     engine_getter: Callable[[], Engine | None] | None = None
     failed_eval_files: set[str] = field(default_factory=set)
-    markers: set[str] = field(default_factory=set)  # category/task/tag markers declared
+    # Category/task/tag markers declared so far, each built once (items share them).
+    markers: dict[str, pytest.MarkDecorator] = field(default_factory=dict)
 
     def engine(self) -> Engine | None:
         return self.engine_getter() if self.engine_getter is not None else None

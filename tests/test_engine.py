@@ -447,6 +447,20 @@ def test_plugin_prefetches_up_to_the_concurrency(
     assert "\x1b7" not in result.stdout.str()  # no status line without a TTY
 
 
+def test_plugin_never_collects_inside_the_cache_dir(
+    pytester: pytest.Pytester, server: FakeVLMServer
+) -> None:
+    make_project(pytester, server, 2)
+    recordings = pytester.path / "evals" / "recordings"
+    recordings.mkdir()
+    (recordings / "test_not_a_test.py").write_text("def test_x():\n    assert False\n")
+    (recordings / "stray.yaml").write_text("not: [an eval file\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--vision-cache-dir", "evals/recordings")
+    result.assert_outcomes(passed=2)
+    assert server.request_count == 2
+    assert list((recordings / "local").rglob("*.json"))  # the answers were recorded there
+
+
 def test_plugin_honours_deselection(pytester: pytest.Pytester, server: FakeVLMServer) -> None:
     make_project(pytester, server, 10)
     result = run(pytester, "--vision-concurrency", "8", "-k", "case03 or case07")

@@ -188,7 +188,8 @@ def test_latency_and_32_concurrent_connections() -> None:
         assert post(url, body)[0] == 200
         assert srv.peak_in_flight == peak  # one more at a time does not raise it
         srv.clear()
-        assert srv.peak_in_flight == 0
+        # The handler counts itself out just after the client has its answer.
+        assert srv.peak_in_flight <= 1
 
 
 def test_runs_as_a_script_and_prints_the_base_url() -> None:
