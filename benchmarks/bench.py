@@ -205,7 +205,8 @@ def scenario_run(
     files: int = 1,
     replay: bool = False,
 ) -> Result:
-    """Live calls (``--vision-record all``); with ``replay``, then time a replay-only pass."""
+    """Live calls (default record mode, empty cache); with ``replay``, then time a
+    replay-only pass."""
     with (
         FakeVLMServer(answer=ANSWER, latency=latency) as srv,
         tempfile.TemporaryDirectory(prefix="ve-bench-") as tmp,
@@ -220,7 +221,8 @@ def scenario_run(
         ]
         if workers:
             args += ["-n", str(workers)]
-        code, wall, cpu, rss, times, tail = run_pytest(root, [*args, "--vision-record=all"])
+        # The default record mode ('once'): the cache directory is new, so every case calls.
+        code, wall, cpu, rss, times, tail = run_pytest(root, args)
         live_requests = srv.request_count
         peak = srv.peak_in_flight
         notes = []
@@ -254,6 +256,32 @@ def scenario_run(
         )
         if first is not None and res.ideal_s:
             res.notes.append(f"first answer after {first:.2f}s (SDK import + one call)")
+        return res
+
+
+def scenario_plain(n: int) -> Result:
+    """pytest alone (this plugin disabled) on ``n`` trivial parametrized tests: the cost of
+    pytest's own per-item protocol, to tell it apart from the plugin's."""
+    with tempfile.TemporaryDirectory(prefix="ve-bench-") as tmp:
+        root = Path(tmp)
+        (root / "test_plain.py").write_text(
+            f"import pytest\n\n@pytest.mark.parametrize('i', range({n}))\n"
+            "def test_plain(i):\n    pass\n"
+        )
+        code, wall, cpu, rss, times, tail = run_pytest(root, ["-q", "-p", "no:visionevals"])
+        res = Result(
+            scenario="plain",
+            cases=n,
+            run_s=times.get("run_s"),
+            process_s=wall,
+            collect_s=times.get("collect_s"),
+            cpu_s=cpu,
+            cpu_ms_per_case=cpu / n * 1000,
+            peak_rss_mb=rss,
+            exit_code=code,
+        )
+        if code != 0:
+            res.notes.append(f"unexpected exit {code}\n{tail}")
         return res
 
 
@@ -395,9 +423,14 @@ def main(argv: list[str] | None = None) -> int:
             small = scenario_run("small", args.cases, 0.0, 64, 0, files=4, replay=True)
             print(fmt(small), flush=True)
             marginal = (r.cpu_s - small.cpu_s) / max(1, r.cases - small.cases) * 1000
+            # The same difference for plain pytest tests, with this plugin disabled.
+            plain_small, plain_large = scenario_plain(args.cases), scenario_plain(args.large)
+            plain = (plain_large.cpu_s - plain_small.cpu_s) / max(1, args.large - args.cases)
             r.notes.append(
-                f"replay pass; marginal plugin CPU per extra case "
-                f"({small.cases} -> {r.cases}): {marginal:.2f} ms"
+                f"replay pass; marginal CPU per extra case ({small.cases} -> {r.cases}): "
+                f"{marginal:.2f} ms, of which pytest's own per-item protocol "
+                f"{plain * 1000:.2f} ms (a plain test, plugin disabled): "
+                f"the plugin's own {marginal - plain * 1000:.2f} ms"
             )
         else:
             r = scenario_replay()

@@ -31,7 +31,7 @@ import os
 import re
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -173,6 +173,19 @@ def completion_from_dict(data: dict[str, Any]) -> Completion:
     )
 
 
+@dataclass
+class _ModelIndex:
+    """One model's recordings, also by item (``conflicting`` runs on every cache miss)."""
+
+    all: list[Recording] = field(default_factory=list)
+    by_key: dict[str, list[Recording]] = field(default_factory=dict)
+
+    def add(self, rec: Recording) -> None:
+        self.all.append(rec)
+        if rec.key:
+            self.by_key.setdefault(rec.key, []).append(rec)
+
+
 @dataclass(frozen=True)
 class Recording:
     path: Path
@@ -220,7 +233,7 @@ class ResponseCache:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
-        self._index: dict[str, list[Recording]] = {}  # model dir -> recordings (lazy)
+        self._index: dict[str, _ModelIndex] = {}  # model dir -> its recordings (lazy)
 
     def path_for(self, model_name: str, digest: str) -> Path:
         return self.root / model_dirname(model_name) / digest[:2] / f"{digest}.json"
@@ -264,16 +277,19 @@ class ResponseCache:
         with self._lock:
             index = self._index.get(model_dirname(model_name))
             if index is not None:
-                index.append(Recording(path, job_key, label, key.summary))
+                index.add(Recording(path, job_key, label, key.summary))
         return path
 
     def recordings(self, model_name: str) -> list[Recording]:
         """Every recording of a model (scanned once per process, then kept up to date)."""
+        return list(self._model_index(model_name).all)
+
+    def _model_index(self, model_name: str) -> _ModelIndex:
         dirname = model_dirname(model_name)
         with self._lock:
             cached = self._index.get(dirname)
             if cached is not None:
-                return list(cached)
+                return cached
         found: list[Recording] = []
         base = self.root / dirname
         if base.is_dir():
@@ -289,16 +305,21 @@ class ResponseCache:
                         entry["request"],
                     )
                 )
+        index = _ModelIndex()
+        for rec in found:
+            index.add(rec)
         with self._lock:
-            self._index.setdefault(dirname, found)
-            return list(self._index[dirname])
+            return self._index.setdefault(dirname, index)
 
     def conflicting(self, model_name: str, job_key: str, key: RequestKey) -> Recording | None:
         """A recording made by the same item for a different request (``once`` refuses)."""
         if not job_key:
             return None
-        for rec in self.recordings(model_name):
-            if rec.key == job_key and rec.path.stem != key.digest:
+        index = self._model_index(model_name)
+        with self._lock:
+            same_item = list(index.by_key.get(job_key, ()))
+        for rec in same_item:
+            if rec.path.stem != key.digest:
                 return rec
         return None
 

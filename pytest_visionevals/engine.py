@@ -6,9 +6,12 @@ given order, so an item's setup (``result``) usually finds its answer already th
 Each job goes through the response cache, the shared budget and rate limits. Nothing
 here imports pytest.
 
-Per job, in a worker thread: build the request -> cache lookup (per record mode) ->
-credentials -> budget -> rate limit -> call -> cost -> record. Whatever goes wrong ends
-as a CallOutcome (error or skipped); the run never crashes and no other result is lost.
+Per job, in two stages. Lookup, on one thread, in run order: build the request -> cache
+lookup (per record mode). A replayed answer ends there; the rest go on to the call stage,
+on up to ``concurrency`` threads: credentials -> budget -> rate limit -> call -> cost ->
+record. Replays are CPU work under one GIL: dozens of threads doing them at once spent
+more on contention than on the work. Whatever goes wrong ends as a CallOutcome (error or
+skipped); the run never crashes and no other result is lost.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from concurrent.futures import CancelledError, Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pytest_visionevals.cache import RecordMode, ResponseCache, request_key
+from pytest_visionevals.cache import RecordMode, RequestKey, ResponseCache, request_key
 from pytest_visionevals.calls import CallJob, CallOutcome
 from pytest_visionevals.cost import compute_cost
 from pytest_visionevals.models import ModelSpec
@@ -33,7 +36,12 @@ from pytest_visionevals.providers.base import (
 )
 
 if TYPE_CHECKING:
+    from pytest_visionevals.providers.base import Request
     from pytest_visionevals.ratelimit import Budget, RateLimiter
+
+    # Call stage work: the job, its future, and the lookup's request and key (None when
+    # the job skipped the lookup stage and builds them itself).
+    _CallItem = tuple[CallJob, Future[CallOutcome], tuple[Request | None, RequestKey | None] | None]
 
 ProviderFactory = Callable[[ModelSpec], Provider]
 DEFAULT_CONCURRENCY = 8
@@ -95,9 +103,13 @@ class Engine:
         self._upcoming: list[CallJob] = []
         self._cursor = 0
         self._running = 0  # submitted and not finished
-        self._queue: queue.SimpleQueue[tuple[CallJob, Future[CallOutcome]] | None] = (
+        self._calling = 0  # in the call stage: credentials, limits, on the wire
+        self._queue: queue.SimpleQueue[_CallItem | None] = queue.SimpleQueue()
+        # Lookup stage (one thread), used when a cache is consulted before calling.
+        self._lookup_queue: queue.SimpleQueue[tuple[CallJob, Future[CallOutcome]] | None] = (
             queue.SimpleQueue()
         )
+        self._lookup_thread: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
         self._models: dict[str, _ModelState] = {}
         self._stats = _Counters()
@@ -128,7 +140,6 @@ class Engine:
             return (
                 not self._stop.is_set()
                 and not self._closed
-                and self._running < self.concurrency
                 and len(self._futures) < self.concurrency * _LOOKAHEAD_FACTOR
             )
 
@@ -136,23 +147,36 @@ class Engine:
         if self._stop.is_set() or self._closed:
             return
         cap = self.concurrency * _LOOKAHEAD_FACTOR
-        while (
-            self._running < self.concurrency
-            and len(self._futures) < cap
-            and self._cursor < len(self._upcoming)
-        ):
+        # Up to ``cap`` jobs are looked up (and queued for a call) ahead of pytest; the
+        # ``concurrency`` call threads bound how many calls are on the wire at once.
+        while len(self._futures) < cap and self._cursor < len(self._upcoming):
             job = self._upcoming[self._cursor]
             self._cursor += 1
             if job.key in self._futures or job.key in self._claimed:
                 continue
             self._submit_locked(job)
 
+    def _uses_lookup(self) -> bool:
+        return self.cache is not None and self.record_mode != "all"
+
     def _submit_locked(self, job: CallJob) -> Future[CallOutcome]:
         self._running += 1
         fut: Future[CallOutcome] = Future()
         self._futures[job.key] = fut
         fut.add_done_callback(self._on_done)
-        self._queue.put((job, fut))
+        if self._uses_lookup():
+            self._lookup_queue.put((job, fut))
+            if self._lookup_thread is None:
+                self._lookup_thread = threading.Thread(
+                    target=self._lookup_worker, daemon=True, name="visionevals-lookup"
+                )
+                self._lookup_thread.start()
+        else:
+            self._queue.put((job, fut, None))
+            self._ensure_call_threads_locked()
+        return fut
+
+    def _ensure_call_threads_locked(self) -> None:
         if len(self._threads) < min(self._running, self.concurrency):
             # Daemon threads (unlike a ThreadPoolExecutor's): a call stuck on the wire
             # cannot hold up interpreter exit after Ctrl-C. Started lazily, then reused,
@@ -162,19 +186,42 @@ class Engine:
             )
             self._threads.append(thread)
             thread.start()
-        return fut
 
-    def _worker(self) -> None:
+    def _lookup_worker(self) -> None:
         while True:
-            item = self._queue.get()
+            item = self._lookup_queue.get()
             if item is None:
                 return
             job, fut = item
             if not fut.set_running_or_notify_cancel():
                 continue
             try:
-                fut.set_result(self._run_job(job))
-            except BaseException as exc:  # _run_job catches Exception; keep waiters unblocked
+                done, request, key = self._guarded_lookup(job)
+                if done is not None:
+                    fut.set_result(self._account(done))
+                    continue
+                with self._lock:
+                    self._queue.put((job, fut, (request, key)))
+                    self._ensure_call_threads_locked()
+            except BaseException as exc:  # _guarded_lookup catches Exception
+                fut.set_exception(exc)
+
+    def _worker(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            job, fut, looked_up = item
+            # A job from the lookup stage is already running; a direct one starts here.
+            if looked_up is None and not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                if looked_up is None:
+                    fut.set_result(self._run_job(job))
+                else:
+                    request, key = looked_up
+                    fut.set_result(self._account(self._guarded_call(job, request, key)))
+            except BaseException as exc:  # the guards catch Exception; keep waiters unblocked
                 fut.set_exception(exc)
 
     def _on_done(self, _fut: Future[CallOutcome]) -> None:
@@ -247,13 +294,15 @@ class Engine:
             self._upcoming = []
             for _ in self._threads:
                 self._queue.put(None)
+            if self._lookup_thread is not None:
+                self._lookup_queue.put(None)
 
     def stats(self) -> Stats:
         with self._lock:
             s = self._stats
             return Stats(
                 done=s.done,
-                in_flight=self._running,
+                in_flight=self._calling,
                 retried=s.retried,
                 replayed=s.replayed,
                 errors=s.errors,
@@ -274,10 +323,36 @@ class Engine:
         return CallOutcome("skipped", reason=reason)
 
     def _run_job(self, job: CallJob) -> CallOutcome:
+        """Both stages in the calling thread (items outside the prefetch, judge calls)."""
+        done, request, key = self._guarded_lookup(job)
+        if done is None:
+            done = self._guarded_call(job, request, key)
+        return self._account(done)
+
+    def _guarded_lookup(
+        self, job: CallJob
+    ) -> tuple[CallOutcome | None, Request | None, RequestKey | None]:
         try:
-            outcome = self._execute(job)
+            return self._lookup(job)
         except Exception as exc:  # never crash the run, never lose other results
-            outcome = CallOutcome("error", reason=f"{type(exc).__name__}: {exc}")
+            return _crashed(exc), None, None
+
+    def _guarded_call(
+        self, job: CallJob, request: Request | None, key: RequestKey | None
+    ) -> CallOutcome:
+        with self._lock:
+            self._calling += 1
+        try:
+            if request is None:
+                request = job.build_request()
+            return self._call(job, request, key)
+        except Exception as exc:
+            return _crashed(exc)
+        finally:
+            with self._lock:
+                self._calling -= 1
+
+    def _account(self, outcome: CallOutcome) -> CallOutcome:
         with self._lock:
             s = self._stats
             if outcome.status == "skipped":
@@ -298,9 +373,10 @@ class Engine:
                     s.retried += 1
         return outcome
 
-    def _execute(self, job: CallJob) -> CallOutcome:
+    def _lookup(self, job: CallJob) -> tuple[CallOutcome | None, Request | None, RequestKey | None]:
+        """The outcome when the cache (or a stop) settles the job, else what the call needs."""
         if self._stop.is_set():
-            return CallOutcome("skipped", reason=self._stop_reason or "stopped")
+            return CallOutcome("skipped", reason=self._stop_reason or "stopped"), None, None
         request = job.build_request()
         spec = job.model
         mode = self.record_mode
@@ -308,29 +384,41 @@ class Engine:
         if self.cache is not None and key is not None and mode != "all":
             cached = self.cache.load(spec.name, key)
             if cached is not None:
-                return CallOutcome("ok", cached, request=request)
+                return CallOutcome("ok", cached, request=request), request, key
             if mode == "none":
                 msg = self.cache.missing_message(
                     spec.name, key, job_key=job.key, label=job.label, mode=mode
                 )
-                return CallOutcome("error", reason=msg, request=request)
+                return CallOutcome("error", reason=msg, request=request), request, key
             if mode == "once":
                 clash = self.cache.conflicting(spec.name, job.key, key)
                 if clash is not None:
                     from pytest_visionevals.cache import describe_difference
 
                     diff = ", ".join(describe_difference(key.summary, clash.summary))
-                    return CallOutcome(
-                        "error",
-                        request=request,
-                        reason=(
-                            f"{job.label or job.key} [{spec.name}] was recorded for a different "
-                            f"request ({clash.path}; changed: {diff or 'unknown'}); record mode "
-                            "'once' does not re-record: use --vision-record new_episodes to "
-                            "record the new request, or all to re-record everything"
+                    return (
+                        CallOutcome(
+                            "error",
+                            request=request,
+                            reason=(
+                                f"{job.label or job.key} [{spec.name}] was recorded for a "
+                                f"different request ({clash.path}; changed: "
+                                f"{diff or 'unknown'}); record mode 'once' does not "
+                                "re-record: use --vision-record new_episodes to record the "
+                                "new request, or all to re-record everything"
+                            ),
                         ),
+                        request,
+                        key,
                     )
+        return None, request, key
 
+    def _call(self, job: CallJob, request: Request, key: RequestKey | None) -> CallOutcome:
+        """Credentials -> budget -> rate limit -> the call -> cost -> record."""
+        if self._stop.is_set():
+            return CallOutcome("skipped", reason=self._stop_reason or "stopped", request=request)
+        spec = job.model
+        mode = self.record_mode
         provider, cred_error = self._provider(spec)
         if cred_error is not None or provider is None:
             return CallOutcome("skipped", reason=cred_error or "no provider", request=request)
@@ -414,3 +502,7 @@ class Engine:
                 else:
                     state.provider = provider
             return state.provider, state.credentials_error
+
+
+def _crashed(exc: Exception) -> CallOutcome:
+    return CallOutcome("error", reason=f"{type(exc).__name__}: {exc}")
