@@ -5,7 +5,8 @@ generates a suite in a temporary directory (one small PNG, ``equals`` cases, a c
 override pointing a model at the server), runs pytest on it in a subprocess and prints:
 
 * wall time of the run phase (``pytest_runtestloop``) and of the whole process, against
-  the ideal ``ceil(N / C) x latency``;
+  the ideal ``ceil(N / C) x latency``, next to the ``floor``: the same calls from plain
+  threads with no pytest and no plugin, i.e. what the fake server and the machine allow;
 * plugin CPU time per case (user + sys of the pytest process / N, and the marginal cost
   per extra case between a small and a large run);
 * peak RSS of the pytest process;
@@ -16,7 +17,7 @@ override pointing a model at the server), runs pytest on it in a subprocess and 
 Usage::
 
     python benchmarks/bench.py                 # every scenario, default sizes
-    python benchmarks/bench.py run xdist       # some scenarios
+    python benchmarks/bench.py floor run xdist # some scenarios
     python benchmarks/bench.py --cases 400 --latency 0.25 --concurrency 32 --json out.json
 """
 
@@ -38,7 +39,7 @@ from pytest_visionevals.testing.fake_server import FakeVLMServer
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "bench-vlm"
-SCENARIOS = ("run", "xdist", "collect", "large", "replay")
+SCENARIOS = ("floor", "run", "xdist", "collect", "large", "replay")
 ANSWER = "27"
 
 # Timings of the pytest session, written by a tiny plugin loaded with ``-p`` in the subprocess.
@@ -259,6 +260,68 @@ def scenario_run(
         return res
 
 
+def scenario_floor(n: int, latency: float, concurrency: int) -> Result:
+    """No pytest, no plugin: ``concurrency`` threads posting the same requests with the
+    standard library's http.client. What the fake server and the machine allow, so the
+    ``run`` figures can be read against it."""
+    import base64
+    import http.client
+    import threading
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    with FakeVLMServer(answer=ANSWER, latency=latency) as srv:
+        jobs = iter(range(n))
+        lock = threading.Lock()
+
+        def worker() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+            while True:
+                with lock:
+                    i = next(jobs, None)
+                if i is None:
+                    conn.close()
+                    return
+                content = [
+                    {"type": "text", "text": f"Case {i}. How many bottles? Answer with a number."},
+                    {"type": "image_url", "image_url": {"url": url}},
+                ]
+                body = {"model": MODEL, "messages": [{"role": "user", "content": content}]}
+                conn.request(
+                    "POST",
+                    "/v1/chat/completions",
+                    body=json.dumps(body),
+                    headers={"Content-Type": "application/json"},
+                )
+                json.loads(conn.getresponse().read())
+
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        return Result(
+            scenario="floor",
+            cases=n,
+            concurrency=concurrency,
+            latency_s=latency,
+            ideal_s=math.ceil(n / concurrency) * latency,
+            run_s=wall,
+            process_s=wall,
+            cpu_s=time.process_time() - cpu0,  # client and server: one process here
+            cpu_ms_per_case=(time.process_time() - cpu0) / n * 1000,
+            requests=srv.request_count,
+            peak_in_flight=srv.peak_in_flight,
+        )
+
+
 def scenario_plain(n: int) -> Result:
     """pytest alone (this plugin disabled) on ``n`` trivial parametrized tests: the cost of
     pytest's own per-item protocol, to tell it apart from the plugin's."""
@@ -377,9 +440,11 @@ def fmt(r: Result) -> str:
         parts.append(f"process {s(r.process_s)} ({r.process_ratio or 0:.2f}x)")
     else:
         parts.append(f"run {s(r.run_s)} process {s(r.process_s)}")
-    parts.append(f"collect {s(r.collect_s)}")
+    if r.scenario != "floor":
+        parts.append(f"collect {s(r.collect_s)}")
     parts.append(f"cpu {r.cpu_ms_per_case:.2f} ms/case")
-    parts.append(f"peak RSS {r.peak_rss_mb:.0f} MB")
+    if r.peak_rss_mb:
+        parts.append(f"peak RSS {r.peak_rss_mb:.0f} MB")
     parts.append(f"requests {r.requests}")
     if r.peak_in_flight:
         parts.append(f"peak in flight {r.peak_in_flight}")
@@ -410,7 +475,9 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[Result] = []
     for name in scenarios:
-        if name == "run":
+        if name == "floor":
+            r = scenario_floor(args.cases, args.latency, args.concurrency)
+        elif name == "run":
             r = scenario_run("run", args.cases, args.latency, args.concurrency, 0)
         elif name == "xdist":
             r = scenario_run("xdist", args.cases, args.latency, args.concurrency, 2)
