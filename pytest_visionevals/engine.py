@@ -1,8 +1,9 @@
 """The call engine: concurrent model calls ahead of pytest's sequential protocol.
 
 pytest runs items one after another; the engine is told which jobs come next
-(``prefetch``) and keeps up to ``concurrency`` of them in flight on a thread pool, in the
-given order, so an item's setup (``result``) usually finds its answer already there.
+(``prefetch``), takes up to ``4 x concurrency`` of them ahead of pytest and keeps up to
+``concurrency`` calls in flight, in the given order, so an item's setup (``result``)
+usually finds its answer already there.
 Each job goes through the response cache, the shared budget and rate limits. Nothing
 here imports pytest.
 
@@ -134,8 +135,8 @@ class Engine:
             self._fill_locked()
 
     def has_room(self) -> bool:
-        """Whether prefetch() could start a call now (cheap; lets callers skip building
-        the upcoming list while every slot is busy)."""
+        """Whether prefetch() would take another job now (cheap; lets callers skip building
+        the upcoming list while the look-ahead is full)."""
         with self._lock:
             return (
                 not self._stop.is_set()
