@@ -322,6 +322,25 @@ def scenario_floor(n: int, latency: float, concurrency: int) -> Result:
         )
 
 
+def _single_pass(scenario: str, root: Path, n: int, args: list[str]) -> Result:
+    """One pytest run over ``n`` items in ``root``: its timings, CPU and memory."""
+    code, wall, cpu, rss, times, tail = run_pytest(root, args)
+    res = Result(
+        scenario=scenario,
+        cases=n,
+        run_s=times.get("run_s"),
+        process_s=wall,
+        collect_s=times.get("collect_s"),
+        cpu_s=cpu,
+        cpu_ms_per_case=cpu / n * 1000,
+        peak_rss_mb=rss,
+        exit_code=code,
+    )
+    if code != 0:
+        res.notes.append(f"unexpected exit {code}\n{tail}")
+    return res
+
+
 def scenario_plain(n: int) -> Result:
     """pytest alone (this plugin disabled) on ``n`` trivial parametrized tests: the cost of
     pytest's own per-item protocol, to tell it apart from the plugin's."""
@@ -331,40 +350,15 @@ def scenario_plain(n: int) -> Result:
             f"import pytest\n\n@pytest.mark.parametrize('i', range({n}))\n"
             "def test_plain(i):\n    pass\n"
         )
-        code, wall, cpu, rss, times, tail = run_pytest(root, ["-q", "-p", "no:visionevals"])
-        res = Result(
-            scenario="plain",
-            cases=n,
-            run_s=times.get("run_s"),
-            process_s=wall,
-            collect_s=times.get("collect_s"),
-            cpu_s=cpu,
-            cpu_ms_per_case=cpu / n * 1000,
-            peak_rss_mb=rss,
-            exit_code=code,
-        )
-        if code != 0:
-            res.notes.append(f"unexpected exit {code}\n{tail}")
-        return res
+        return _single_pass("plain", root, n, ["-q", "-p", "no:visionevals"])
 
 
 def scenario_collect(n: int) -> Result:
     with tempfile.TemporaryDirectory(prefix="ve-bench-") as tmp:
         root = Path(tmp)
         make_suite(root, n, "http://127.0.0.1:9/v1", files=max(1, n // 100))
-        code, wall, cpu, rss, times, tail = run_pytest(root, ["--collect-only", "-q"])
-        res = Result(
-            scenario="collect",
-            cases=n,
-            process_s=wall,
-            collect_s=times.get("collect_s"),
-            cpu_s=cpu,
-            cpu_ms_per_case=cpu / n * 1000,
-            peak_rss_mb=rss,
-            exit_code=code,
-        )
-        if code != 0:
-            res.notes.append(f"unexpected exit {code}\n{tail}")
+        res = _single_pass("collect", root, n, ["--collect-only", "-q"])
+        res.run_s = None  # nothing runs
         return res
 
 
