@@ -1,0 +1,105 @@
+"""Ctrl-C: no new calls, answers so far kept in the stream and the cache, the re-run resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from pytest_visionevals.testing.fake_server import FakeVLMServer
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+CASES = 40
+CONCURRENCY = 4
+
+
+def make_project(root: Path, base_url: str) -> None:
+    Image.new("RGB", (16, 16), "green").save(root / "img.png")
+    (root / "evals").mkdir()
+    lines = ["category: C", "task: vqa", "cases:"]
+    for i in range(CASES):
+        lines += [f"  - id: c{i:02d}", "    image: ../img.png", f"    prompt: question {i:02d}"]
+        lines += ["    expect: {equals: 'yes'}"]
+    (root / "evals" / "s.yaml").write_text("\n".join(lines) + "\n")
+    (root / "visionevals.models.yaml").write_text(
+        "models:\n  local:\n    provider: openai-compatible\n    model_id: m\n"
+        f"    base_url: {base_url}\n    pricing: {{input: 1, output: 1}}\n"
+    )
+    (root / "pytest.ini").write_text("[pytest]\nvision_models = local\n")
+
+
+def pytest_cmd(*args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--vision-cache-dir",
+        "cache",
+        "--vision-concurrency",
+        str(CONCURRENCY),
+        *args,
+    ]
+
+
+def test_ctrl_c_stops_calls_keeps_answers_and_the_rerun_resumes(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    stream = tmp_path / "run.jsonl"
+    with FakeVLMServer(answer="yes", latency=0.3) as server:
+        make_project(tmp_path, server.openai_base_url)
+        proc = subprocess.Popen(
+            pytest_cmd("--vision-jsonl", str(stream)),
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while server.request_count < 2 * CONCURRENCY:
+                assert proc.poll() is None, proc.communicate()[0].decode()
+                assert time.monotonic() < deadline, "no calls within 60 s"
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+            at_interrupt = server.request_count
+            out = proc.communicate(timeout=60)[0].decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+        time.sleep(0.5)  # anything still on its way would have arrived by now
+        after = server.request_count
+
+        assert proc.returncode == 2, out  # pytest's "interrupted"
+        assert "KeyboardInterrupt" in out
+        # No new calls once interrupted: at most one per call thread that was just
+        # finishing its call when the signal landed.
+        assert after <= at_interrupt + CONCURRENCY, (at_interrupt, after)
+        assert after < CASES
+
+        # The answers obtained are in the stream and the cache, marked as not complete.
+        records = [json.loads(line) for line in stream.read_text().splitlines()]
+        answered = [r for r in records if r["kind"] == "result" and r["result"]["answer"]]
+        assert answered
+        assert records[-1] == {**records[-1], "kind": "end", "exitstatus": 2}
+        recorded = len(list((tmp_path / "cache").rglob("*.json")))
+        assert len(answered) <= recorded <= after
+
+        # The re-run calls only what was not recorded, and every case passes.
+        server.clear()
+        rerun = subprocess.run(
+            pytest_cmd(), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert rerun.returncode == 0, rerun.stdout
+        assert f"{CASES} passed" in rerun.stdout
+        assert server.request_count == CASES - recorded
