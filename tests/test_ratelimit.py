@@ -131,3 +131,58 @@ def test_budget_is_shared_by_processes_and_scoped_to_the_run(tmp_path: Path) -> 
     other = Budget(state, "run-b", max_usd=1.0)
     assert other.spent() == 0.0
     assert other.exhausted_reason() is None
+
+
+def test_plugin_rate_limit_holds_across_xdist_workers(tmp_path: Path) -> None:
+    """Two workers, 4 requests per minute in all: the fake server sees 4, then nothing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from pytest_visionevals.testing.fake_server import FakeVLMServer
+
+    Image.new("RGB", (8, 8), "white").save(tmp_path / "img.png")
+    (tmp_path / "evals").mkdir()
+    lines = ["category: C", "task: vqa", "cases:"]
+    for i in range(12):
+        lines += [f"  - id: c{i:02d}", "    image: ../img.png", f"    prompt: q{i}"]
+        lines += ["    expect: {equals: 'yes'}"]
+    (tmp_path / "evals" / "s.yaml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\nvision_models = local\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    with FakeVLMServer(answer="yes") as server:
+        (tmp_path / "visionevals.models.yaml").write_text(
+            "models:\n  local:\n    provider: openai-compatible\n    model_id: m\n"
+            f"    base_url: {server.openai_base_url}\n"
+        )
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2"),
+                *("--vision-cache-dir", "cache", "--vision-rate-limit", "local=4"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, like a shell job
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while server.request_count < 4:
+                assert proc.poll() is None, proc.communicate()[0].decode()
+                assert time.monotonic() < deadline, "fewer than 4 calls within 60 s"
+                time.sleep(0.05)
+            time.sleep(2.0)  # both workers have had time to call again, were they free to
+            assert server.request_count == 4
+            assert len({r.prompt for r in server.requests}) == 4
+        finally:
+            # Ctrl-C in a terminal: SIGINT to the controller and its workers.
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
