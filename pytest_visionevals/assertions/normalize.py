@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 _QUOTES = str.maketrans(
     {
@@ -114,3 +117,10 @@ def require_text(value: object) -> object:
         for item in value:
             require_text(item)
     return value
+
+
+# Field types that refuse YAML's non-string scalars (see ``require_text``), for every
+# assertion that compares text.
+Text = Annotated[str, BeforeValidator(require_text)]
+Texts = Annotated[list[str], BeforeValidator(require_text)]
+TextOrTexts = Annotated[str | list[str], BeforeValidator(require_text)]

@@ -24,13 +24,13 @@ import re
 import unicodedata
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from rapidfuzz.distance import Levenshtein
 
 from pytest_visionevals.assertions.base import AnswerContext, Assertion, Verdict
 from pytest_visionevals.assertions.normalize import (
+    Text,
     collapse_ws,
-    require_text,
     strip_edges,
     strip_markdown,
     unicode_clean,
@@ -94,17 +94,12 @@ class Ocr(Assertion):
     type_name: ClassVar[str] = "ocr"
     shorthand: ClassVar[str | None] = "text"
     description: ClassVar[str] = "Answer transcribes text (CER / WER / ANLS thresholds)."
-    text: str
+    text: Text
     max_cer: float | None = Field(default=0.1, ge=0)
     max_wer: float | None = Field(default=None, ge=0)
     min_anls: float | None = Field(default=None, ge=0, le=1)
     case_sensitive: bool = False
     ignore_punctuation: bool = False
-
-    @field_validator("text", mode="before")
-    @classmethod
-    def _text(cls, v: object) -> object:
-        return require_text(v)
 
     def _criteria(self) -> tuple[float | None, float | None, float | None]:
         use_cer = self.max_cer

@@ -14,8 +14,10 @@ from pydantic import Field, field_validator
 
 from pytest_visionevals.assertions.base import AnswerContext, Assertion, Verdict
 from pytest_visionevals.assertions.normalize import (
+    Text,
+    TextOrTexts,
+    Texts,
     normalize_answer,
-    require_text,
     strip_markdown,
     unicode_clean,
     words_pattern,
@@ -40,13 +42,8 @@ class Equals(Assertion):
     type_name: ClassVar[str] = "equals"
     shorthand: ClassVar[str | None] = "value"
     description: ClassVar[str] = "Answer equals value after normalisation."
-    value: str
+    value: Text
     case_sensitive: bool = False
-
-    @field_validator("value", mode="before")
-    @classmethod
-    def _text(cls, v: object) -> object:
-        return require_text(v)
 
     def check(self, ctx: AnswerContext) -> Verdict:
         got = normalize_answer(ctx.text, case_sensitive=self.case_sensitive)
@@ -66,14 +63,9 @@ class Contains(Assertion):
     type_name: ClassVar[str] = "contains"
     shorthand: ClassVar[str | None] = "value"
     description: ClassVar[str] = "Answer contains the value (or all / any of the values)."
-    value: str | list[str] = Field(min_length=1)
+    value: TextOrTexts = Field(min_length=1)
     all: bool = True
     case_sensitive: bool = False
-
-    @field_validator("value", mode="before")
-    @classmethod
-    def _text(cls, v: object) -> object:
-        return require_text(v)
 
     def check(self, ctx: AnswerContext) -> Verdict:
         values = [self.value] if isinstance(self.value, str) else list(self.value)
@@ -99,14 +91,9 @@ class Regex(Assertion):
     type_name: ClassVar[str] = "regex"
     shorthand: ClassVar[str | None] = "pattern"
     description: ClassVar[str] = "Answer matches a regular expression."
-    pattern: str
+    pattern: Text
     ignore_case: bool = True
     full: bool = False
-
-    @field_validator("pattern", mode="before")
-    @classmethod
-    def _text(cls, v: object) -> object:
-        return require_text(v)
 
     @field_validator("pattern")
     @classmethod
@@ -137,13 +124,8 @@ class OneOf(Assertion):
     type_name: ClassVar[str] = "one_of"
     shorthand: ClassVar[str | None] = "values"
     description: ClassVar[str] = "Answer equals one of the values after normalisation."
-    values: list[str] = Field(min_length=1)
+    values: Texts = Field(min_length=1)
     case_sensitive: bool = False
-
-    @field_validator("values", mode="before")
-    @classmethod
-    def _text(cls, v: object) -> object:
-        return require_text(v)
 
     def check(self, ctx: AnswerContext) -> Verdict:
         got = normalize_answer(ctx.text, case_sensitive=self.case_sensitive)
@@ -185,14 +167,9 @@ class Label(Assertion):
     type_name: ClassVar[str] = "label"
     shorthand: ClassVar[str | None] = "label"
     description: ClassVar[str] = "Answer names the label (or a synonym) and none forbidden."
-    label: str = Field(min_length=1)
-    synonyms: list[str] = Field(default_factory=list)
-    forbidden: list[str] = Field(default_factory=list)
-
-    @field_validator("label", "synonyms", "forbidden", mode="before")
-    @classmethod
-    def _text(cls, v: object) -> object:
-        return require_text(v)
+    label: Text = Field(min_length=1)
+    synonyms: Texts = Field(default_factory=list)
+    forbidden: Texts = Field(default_factory=list)
 
     def check(self, ctx: AnswerContext) -> Verdict:
         text = normalize_answer(ctx.text)
