@@ -60,7 +60,6 @@ def _default_factory(spec: ModelSpec) -> Provider:
 @dataclass
 class _Counters:
     done: int = 0
-    in_flight: int = 0
     retried: int = 0
     replayed: int = 0
     errors: int = 0
@@ -226,9 +225,10 @@ class Engine:
                 fut.set_exception(exc)
 
     def _on_done(self, _fut: Future[CallOutcome]) -> None:
+        # No refill here: the look-ahead is bounded by unclaimed futures, which only
+        # result() and release() free (and they refill).
         with self._lock:
             self._running -= 1
-            self._fill_locked()
 
     def result(self, job: CallJob) -> CallOutcome:
         """The job's outcome, waiting for it (and starting it now if it was never submitted)."""
