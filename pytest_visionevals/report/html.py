@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import mimetypes
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ from pytest_visionevals.report.format import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     import jinja2
 
@@ -79,31 +80,32 @@ def _boxes(raw: Any) -> list[Box]:
     return out
 
 
-def boxes_in_verdict(verdict: Any, key: str) -> list[Box]:
-    """Every ``details[key]`` box anywhere in a verdict dict tree, without duplicates."""
-    found: list[Box] = []
-    stack = [verdict]
-    while stack:
-        node = stack.pop(0)
+def _details_in_verdict(verdict: Any) -> Iterator[dict[str, Any]]:
+    """The ``details`` dict of every node of a verdict dict tree, breadth first."""
+    queue = deque([verdict])
+    while queue:
+        node = queue.popleft()
         if not isinstance(node, dict):
             continue
         details = node.get("details")
         if isinstance(details, dict):
-            found += [b for b in _boxes(details.get(key)) if b not in found]
-        stack.extend(node.get("children") or [])
+            yield details
+        queue.extend(node.get("children") or [])
+
+
+def boxes_in_verdict(verdict: Any, key: str) -> list[Box]:
+    """Every ``details[key]`` box anywhere in a verdict dict tree, without duplicates."""
+    found: list[Box] = []
+    for details in _details_in_verdict(verdict):
+        found += [b for b in _boxes(details.get(key)) if b not in found]
     return found
 
 
 def points_in_verdict(verdict: Any) -> list[tuple[float, float]]:
     """``details.predicted_points`` ([x, y] in original pixels, from ``point``) in the tree."""
     found: list[tuple[float, float]] = []
-    stack = [verdict]
-    while stack:
-        node = stack.pop(0)
-        if not isinstance(node, dict):
-            continue
-        details = node.get("details")
-        raw = details.get("predicted_points") if isinstance(details, dict) else None
+    for details in _details_in_verdict(verdict):
+        raw = details.get("predicted_points")
         for p in raw if isinstance(raw, list) else []:
             if (
                 isinstance(p, (list, tuple))
@@ -113,7 +115,6 @@ def points_in_verdict(verdict: Any) -> list[tuple[float, float]]:
                 point = (float(p[0]), float(p[1]))
                 if point not in found:
                     found.append(point)
-        stack.extend(node.get("children") or [])
     return found
 
 
