@@ -162,6 +162,28 @@ class BatchStore:
                 continue
         return sorted(out, key=lambda r: (r.created_at, r.id))
 
+    # -- the leader's status line, for the xdist controller to draw -----------------------
+    def progress_path(self) -> Path:
+        return self.root / "progress.txt"
+
+    def write_progress(self, text: str) -> None:
+        with contextlib.suppress(OSError):
+            path = self.progress_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".progress.{os.getpid()}")
+            tmp.write_text(text, "utf-8")
+            os.replace(tmp, path)
+
+    def read_progress(self, since: float) -> str | None:
+        """The latest line a leader published, unless older than ``since`` (epoch s)."""
+        path = self.progress_path()
+        try:
+            if path.stat().st_mtime < since:
+                return None
+            return path.read_text("utf-8")
+        except OSError:
+            return None
+
     # -- one run's summary, for the processes that did not lead --------------------------
     def run_path(self, run_id: str) -> Path:
         return self.root / RUNS_DIRNAME / f"{model_dirname(run_id)}.json"
@@ -356,10 +378,17 @@ class BatchRunner:
                 by_model.setdefault(job.model.name, []).append(job)
                 self._specs[job.model.name] = job.model
         active: list[BatchRecord] = []
-        for model, model_jobs in by_model.items():
-            active += self._plan_model(self._specs[model], model_jobs, summary)
-        summary.batches = active
-        self._poll(active, summary, started)
+        try:
+            for model, model_jobs in by_model.items():
+                active += self._plan_model(self._specs[model], model_jobs, summary)
+            summary.batches = active
+            self._poll(active, summary, started)
+        finally:
+            for api in self._apis.values():
+                close = getattr(api, "close", None)
+                if callable(close):
+                    with contextlib.suppress(Exception):  # best effort: all is recorded
+                        close()
         return summary
 
     def _api(self, spec: ModelSpec) -> BatchAPI:

@@ -8,7 +8,9 @@ Each job goes through the response cache, the shared budget and rate limits. Not
 here imports pytest.
 
 Per job, in two stages. Lookup, on one thread, in run order: build the request -> cache
-lookup (per record mode). A replayed answer ends there; the rest go on to the call stage,
+lookup (per record mode). A replayed answer ends there, and so does a request that this
+run's provider batches left unanswered (``batch_ledger``, ``--vision-batch``: an error,
+never a second, full-price call); the rest go on to the call stage,
 on up to ``concurrency`` threads: credentials -> budget -> rate limit -> call -> cost ->
 record. Replays are CPU work under one GIL: dozens of threads doing them at once spent
 more on contention than on the work. Whatever goes wrong ends as a CallOutcome (error or

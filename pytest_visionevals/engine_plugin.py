@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
     from pytest_visionevals.calls import CallJob
 
 INTERRUPTED = "interrupted (Ctrl-C)"
+# How often the batch leader publishes its progress for the xdist controller to draw.
+_PUBLISH_S = 0.5
 # Items scanned ahead per prefetch, in multiples of the concurrency (bounds the per-item
 # cost on huge suites; the engine keeps at most 4x concurrency answers ahead anyway).
 _SCAN_FACTOR = 8
@@ -112,6 +115,12 @@ class EnginePlugin:
         self._batch_started = False
         self.batch_summary: RunSummary | None = None
         self._batch_reported = False
+        # On the xdist controller: a thread drawing the leader's batch progress until
+        # the first item is reported (no report arrives while batches run).
+        self._batch_watch: threading.Thread | None = None
+        self._batch_watch_stop = threading.Event()
+        self._batch_draw_lock = threading.Lock()
+        self._batch_watch_line: StatusLine | None = None
 
     # -- the engine -------------------------------------------------------------------------
     @property
@@ -245,6 +254,7 @@ class EnginePlugin:
     # The line is erased before pytest writes an item's progress (start, report, "[ 42%]")
     # and drawn again after it, so the two never overlap.
     def _erase_line(self) -> None:
+        self._stop_batch_watch()
         if self._controller_line is not None:
             self._controller_line.clear()
 
@@ -289,6 +299,8 @@ class EnginePlugin:
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         # Innermost wrapper: erased before the terminal reporter writes the final "[100%]".
+        if self.batch and self.show_progress and xdist_compat.is_controller(self.config):
+            self._start_batch_watch()
         try:
             return (yield)
         finally:
@@ -354,9 +366,21 @@ class EnginePlugin:
         if self.show_progress:
             line = StatusLine(self._write_terminal, self._terminal_room)
 
+        published = [0.0]
+
         def show(views: Sequence[BatchView], elapsed_s: float) -> None:
             if line is not None:
                 line.show_text(format_batches(views, elapsed_s))
+            elif self.is_worker and time.monotonic() - published[0] >= _PUBLISH_S:
+                # The controller draws the line of an xdist run (see _watch_batches).
+                published[0] = time.monotonic()
+                store.write_progress(format_batches(views, elapsed_s))
+
+        def wait(started: float) -> None:
+            # Another process leads (an xdist worker: it publishes the progress; another
+            # run sharing the cache: it holds the lock). Said here, never published.
+            if line is not None:
+                line.show_text(format_batches([], time.monotonic() - started))
 
         def lead() -> RunSummary:
             if not self.is_worker:
@@ -378,9 +402,17 @@ class EnginePlugin:
         run_id = str(workerinput["testrunuid"]) if workerinput else process_run_id()
         started = time.monotonic()
         try:
-            summary = lead_or_wait(
-                store, run_id, lead, waiting=lambda: show([], time.monotonic() - started)
-            )
+            summary = lead_or_wait(store, run_id, lead, waiting=lambda: wait(started))
+        except KeyboardInterrupt:
+            if line is not None:
+                line.clear()
+                line = None
+            if not self.is_worker:
+                self._write_terminal(
+                    "\nvision batches: interrupted; every batch submitted is recorded in "
+                    f"{store.root}: re-run with the same options to collect them\n"
+                )
+            raise
         except Exception as exc:  # never fall back to full-price direct calls silently
             reason = f"the batch step failed: {type(exc).__name__}: {exc}"
             summary = RunSummary(problems=[reason])
@@ -392,6 +424,40 @@ class EnginePlugin:
             if line is not None:
                 line.clear()
         self.batch_summary = summary
+
+    def _start_batch_watch(self) -> None:
+        since = time.time()
+        self._batch_watch_line = StatusLine(self._write_raw, self._terminal_room)
+        self._batch_watch_stop.clear()
+        self._batch_watch = threading.Thread(
+            target=self._watch_batches, args=(since,), daemon=True, name="visionevals-batches"
+        )
+        self._batch_watch.start()
+
+    def _watch_batches(self, since: float) -> None:
+        store = BatchStore.for_cache(self.cache_dir)
+        line = self._batch_watch_line
+        while not self._batch_watch_stop.wait(_PUBLISH_S):
+            text = store.read_progress(since)
+            if text is None or line is None:
+                continue
+            with self._batch_draw_lock:
+                if self._batch_watch_stop.is_set():
+                    return
+                line.show_text(text)
+
+    def _stop_batch_watch(self) -> None:
+        if self._batch_watch is None:
+            return
+        self._batch_watch_stop.set()
+        with self._batch_draw_lock:  # no drawing after this: pytest writes next
+            if self._batch_watch_line is not None:
+                self._batch_watch_line.clear()
+        self._batch_watch = None
+
+    def _write_raw(self, text: str) -> None:
+        # The controller's own thread: nothing is captured on the controller between items.
+        self.config.get_terminal_writer().write_raw(text, flush=True)
 
     # -- which items come next --------------------------------------------------------------
     def _upcoming_jobs(self, item: pytest.Item) -> tuple[list[CallJob], int]:

@@ -145,9 +145,11 @@ def test_items_become_one_batch_per_model_at_batch_prices_without_direct_calls(
         assert gemma["batch_id"] == ids["fake-gemma-it"]
         assert gpt["cost_usd"] == pytest.approx(GPT_BATCH_COST)
         assert gemma["cost_usd"] == pytest.approx(GEMMA_BATCH_COST)
-        assert not gpt["replayed"] and gpt["latency_s"] is None  # paid now, no latency
+        assert not gpt["replayed"]
+        assert gpt["latency_s"] is None
         local = results[f"q{i:02d}[fake-local]"]
-        assert local["batch_id"] is None and local["latency_s"] is not None
+        assert local["batch_id"] is None
+        assert local["latency_s"] is not None
 
     per_model = doc["scorecard"]["per_model"]
     assert per_model["fake-gpt"]["batched"] == N
@@ -163,7 +165,8 @@ def test_items_become_one_batch_per_model_at_batch_prices_without_direct_calls(
     )
     # The keys never reach the state files.
     state = "".join(p.read_text() for p in (project.path / "cache").rglob("*.json"))
-    assert "sk-test-batch" not in state and "gm-test-batch" not in state
+    assert "sk-test-batch" not in state
+    assert "gm-test-batch" not in state
 
 
 def test_per_request_errors_are_item_errors_with_the_providers_message(
@@ -180,12 +183,16 @@ def test_per_request_errors_are_item_errors_with_the_providers_message(
     result, doc = run(project, *xdist_args)
     results = by_item(doc)
     gpt, gemma = results["q03[fake-gpt]"], results["q04[fake-gemma]"]
-    assert gpt["outcome"] == "error" and "image too small (gpt)" in gpt["reason"]
-    assert gemma["outcome"] == "error" and "image too small (gemma)" in gemma["reason"]
+    assert gpt["outcome"] == "error"
+    assert "image too small (gpt)" in gpt["reason"]
+    assert gemma["outcome"] == "error"
+    assert "image too small (gemma)" in gemma["reason"]
     ids = {b.model: b.id for b in server.batches}
-    assert ids["fake-gpt"] in gpt["reason"] and ids["fake-gemma-it"] in gemma["reason"]
+    assert ids["fake-gpt"] in gpt["reason"]
+    assert ids["fake-gemma-it"] in gemma["reason"]
     result.assert_outcomes(passed=N * len(MODELS) - 2, errors=2)
-    assert not direct_calls(server, "fake-gpt") and not direct_calls(server, "fake-gemma-it")
+    assert not direct_calls(server, "fake-gpt")
+    assert not direct_calls(server, "fake-gemma-it")
 
     # The re-run submits only the two requests without an answer, one batch each.
     before = len(server.batches)
@@ -196,7 +203,8 @@ def test_per_request_errors_are_item_errors_with_the_providers_message(
         ("fake-gemma-it", 1),
         ("fake-gpt", 1),
     ]
-    assert not direct_calls(server, "fake-gpt") and not direct_calls(server, "fake-gemma-it")
+    assert not direct_calls(server, "fake-gpt")
+    assert not direct_calls(server, "fake-gemma-it")
 
 
 def test_a_fully_cached_run_submits_nothing(
@@ -226,7 +234,9 @@ def test_past_the_timeout_items_are_errors_naming_the_batch_and_a_rerun_collects
         assert r["outcome"] == "error"
         assert "no answer yet: batch" in r["reason"]
         assert "--vision-batch-timeout 0.3 s" in r["reason"]
-    assert all(any(i in r["reason"] for i in ids) for r in doc["results"] if r["outcome"] == "error")
+    assert all(
+        any(i in r["reason"] for i in ids) for r in doc["results"] if r["outcome"] == "error"
+    )
     result.assert_outcomes(passed=N, errors=N * 2)
     result.stdout.fnmatch_lines(["*vision batch batch_*still running after*re-run*"])
 
@@ -236,7 +246,8 @@ def test_past_the_timeout_items_are_errors_naming_the_batch_and_a_rerun_collects
     result.assert_outcomes(passed=N * len(MODELS))
     assert sorted(b.id for b in server.batches) == ids  # collected, not submitted again
     assert {r["batch_id"] for r in doc["results"] if r["model"] in BATCH_MODELS} == set(ids)
-    assert not direct_calls(server, "fake-gpt") and not direct_calls(server, "fake-gemma-it")
+    assert not direct_calls(server, "fake-gpt")
+    assert not direct_calls(server, "fake-gemma-it")
     result.stdout.fnmatch_lines(["vision batch * answered *submitted by an earlier run?"])
 
 
@@ -247,8 +258,8 @@ def test_an_expired_batch_is_reported_and_the_rerun_resubmits_only_the_unanswere
     server.script_batch("cancelled", answered=0)
     result, doc = run(project)
     results = by_item(doc)
-    expired = [b for b in server.batches if b.final == "expired"][0]
-    cancelled = [b for b in server.batches if b.final == "cancelled"][0]
+    expired = next(b for b in server.batches if b.final == "expired")
+    cancelled = next(b for b in server.batches if b.final == "cancelled")
     errors = [r for r in doc["results"] if r["outcome"] == "error"]
     assert len(errors) == (N - 2) + N
     assert all("before answering" in r["reason"] for r in errors)
@@ -366,3 +377,26 @@ def test_kill_9_while_polling_then_a_rerun_collects_without_submitting(
         doc = json.loads((tmp_path / "out.json").read_text())
         got = {r["batch_id"] for r in doc["results"] if r["model"] in BATCH_MODELS}
         assert got == set(ids)
+
+
+# -- the live status line -----------------------------------------------------------------------
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["no-xdist", "n2"])
+def test_the_status_line_shows_each_batch_while_polling(
+    tmp_path: Path, workers: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_progress import run_on_a_terminal
+
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-batch-123456")
+    monkeypatch.setenv("FAKE_GEMINI_KEY", "gm-test-batch-456789")
+    with FakeVLMServer(answer=answer, batch_delay=2.5) as server:
+        write_project(tmp_path, server)
+        code, out = run_on_a_terminal(tmp_path, *BATCH_ARGS, *workers)
+        assert code == 0, out
+        assert f"{N * len(MODELS)} passed" in out
+        ids = {b.model: b.id for b in server.batches}
+        assert "[vision batches: " in out
+        assert f"fake-gpt {ids['fake-gpt']} in_progress " in out
+        assert f"fake-gemma {ids['fake-gemma-it']} JOB_STATE_RUNNING {N} requests" in out
+        # Erased before pytest reports the first item.
+        last = out.rindex("[vision batches: ")
+        assert out.index("\x1b8\x1b[K", last) < out.index("[100%]")

@@ -237,7 +237,7 @@ class BatchStore:
             completed = total - failed
         else:
             status = "cancelling" if b.cancelled else self._phase(b, "validating", "in_progress")
-            completed = self._progress(b)
+            completed = self._progress(b) if status == "in_progress" else 0
             failed = 0
         out: dict[str, Any] = {
             "id": b.id,
@@ -303,8 +303,9 @@ class BatchStore:
             ok = sum(1 for o in b.outcomes if o is not None and o[0] is not None)
             pending = 0
         else:
-            state = _GEMINI_STATES[self._phase(b, "pending", "running")]
-            ok, failed = self._progress(b), 0
+            phase = self._phase(b, "pending", "running")
+            state = _GEMINI_STATES[phase]
+            ok, failed = (self._progress(b) if phase == "running" else 0), 0
             pending = total - ok
         # int64 counters are JSON strings in Google's APIs.
         metadata: dict[str, Any] = {

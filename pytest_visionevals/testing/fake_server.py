@@ -722,6 +722,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
+    parser.add_argument(
+        "--batch-delay", type=float, default=0.0, help="seconds until a batch is answered"
+    )
     parser.add_argument("--answer", default="OK", help="the default answer")
     parser.add_argument(
         "--answer-map",
@@ -740,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         answer=mapping,
         default_answer=args.answer,
         latency=args.latency,
+        batch_delay=args.batch_delay,
         host=args.host,
         port=args.port,
         usage=FakeUsage(
