@@ -240,6 +240,7 @@ def test_past_the_timeout_items_are_errors_naming_the_batch_and_a_rerun_collects
     result.assert_outcomes(passed=N, errors=N * 2)
     result.stdout.fnmatch_lines(["*vision batch batch_*still running after*re-run*"])
 
+    server.batch_delay = 0.0  # a regression (a new batch) fails fast, not by timing out
     for b in server.batches:  # the provider finishes them meanwhile
         b.delay = 0.0
     result, doc = run(project, *xdist_args)
@@ -360,6 +361,7 @@ def test_kill_9_while_polling_then_a_rerun_collects_without_submitting(
         recorded = sorted(json.loads(p.read_text())["id"] for p in _state_files(tmp_path))
         assert recorded == ids
 
+        server.batch_delay = 0.0  # a regression (a new batch) fails fast
         for b in server.batches:
             b.delay = 0.0
         rerun = subprocess.run(
