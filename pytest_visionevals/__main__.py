@@ -233,9 +233,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _add_compare(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from pytest_visionevals.cache import DEFAULT_CACHE_DIR, RECORD_MODES
+    from pytest_visionevals.cache import RECORD_MODES
     from pytest_visionevals.compare import COMPARE_TASKS
     from pytest_visionevals.engine import DEFAULT_CONCURRENCY
+    from pytest_visionevals.options import DEFAULT_CACHE_DIR
 
     p = subparsers.add_parser(
         "compare",

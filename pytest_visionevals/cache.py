@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 RecordMode = Literal["none", "once", "new_episodes", "all"]
 RECORD_MODES: tuple[str, ...] = get_args(RecordMode)
 CACHE_FORMAT = 1
-DEFAULT_CACHE_DIR = Path(".visionevals") / "cache"
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -10,23 +10,39 @@ An eval file holds file-level defaults and a list of cases::
         prompt: How many bottles are on the shelf?
         expect: {count: 27}
 
-Loading is two-staged: YAML -> pydantic (shape, types) -> the assertion registry (the
-``expect`` blocks). Every error is an :class:`EvalFileError` naming the file, the line, the
-case id and the field path, e.g. ``cases[3].expect.boxes[0]``.
+Loading is three-staged: YAML nodes (syntax, duplicate keys, the size limits below) ->
+pydantic (shape, types) -> the assertion registry (the ``expect`` blocks). Every error is an
+:class:`EvalFileError` naming the file, the line, the case id and the field path, e.g.
+``cases[3].expect.boxes[0]``.
+
+Limits, checked on the composed YAML nodes before any Python value is built, so that one
+file cannot exhaust the run's time or memory: values nest at most ``MAX_YAML_DEPTH``
+levels, no value contains itself through an alias, and aliases repeat at most
+``MAX_ALIAS_NODES`` values in all (a few lines of anchors can otherwise stand for billions
+of values, the "billion laughs").
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from pytest_visionevals.assertions import Assertion, AssertionRegistry, ExpectError
 from pytest_visionevals.dataset.spec import DatasetSpec  # noqa: TC001 - pydantic needs it
 from pytest_visionevals.params import BoxFormat, GenerationParams, Task
+from pytest_visionevals.untrusted import short_repr, shorten
+from pytest_visionevals.validation import describe_validation
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,6 +53,35 @@ if TYPE_CHECKING:
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 SCHEMA_COMMENT = "# yaml-language-server: $schema="
+MAX_YAML_DEPTH = 64
+MAX_ALIAS_NODES = 200_000
+MAX_LABEL_CHARS = 200
+
+# Categories and tags become report headings, table cells and markers: one line of text.
+# C0/C1 controls (newline, carriage return, escape, ...) and Unicode line separators.
+_CONTROL_CHARS = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029"
+_CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
+
+
+def _single_line(value: str) -> str:
+    bad = _CONTROL.search(value)
+    if bad:
+        raise ValueError(
+            "must be single-line text without control characters "
+            f"(found {bad.group()!r} at character {bad.start() + 1})"
+        )
+    return value
+
+
+Label = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_LABEL_CHARS,
+        json_schema_extra={"pattern": f"^[^{_CONTROL_CHARS}]*$"},
+    ),
+    AfterValidator(_single_line),
+]
 
 
 class ReferenceAnswers(BaseModel):
@@ -54,9 +99,9 @@ class _Common(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    category: str | None = Field(default=None, min_length=1)
+    category: Label | None = None
     task: Task | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[Label] = Field(default_factory=list)
     models: list[str] | None = Field(default=None, description="Allow list of catalog names.")
     exclude_models: list[str] = Field(default_factory=list, description="Deny list.")
     params: GenerationParams | None = None
@@ -146,6 +191,10 @@ class EvalFileError(Exception):
         case_id: str | None = None,
         field_path: str | None = None,
     ) -> None:
+        # Every part may come from the file (a 2 MB key, a huge id): cut each to a readable size.
+        case_id = shorten(case_id, 80) if case_id else case_id
+        field_path = shorten(field_path, 160) if field_path else field_path
+        message = shorten(message, 2000)
         where = f"{path}:{line}" if line else str(path)
         parts = [where]
         if case_id:
@@ -225,34 +274,176 @@ def _split_expect_path(path: str) -> list[str | int]:
 # -- loading ---------------------------------------------------------------------------------
 def parse_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
     # One pass with libyaml when available: compose (keeping line marks for error messages),
-    # then construct from the same nodes. Pure-Python parsing dominated collection time.
+    # check the nodes, then construct from the same nodes. Pure-Python parsing dominated
+    # collection time.
     loader = _LOADER(text)
+    root: yaml.Node | None = None
     try:
         root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
+        if root is None:
+            return None, None
+        _NodeCheck(path, root).run()
+        return loader.construct_document(root), root
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         col = f", column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.problem and exc.context:  # "while parsing a flow sequence (line 5), expected..."
+            start = exc.context_mark
+            at = f" (line {start.line + 1})" if start and mark and start.line != mark.line else ""
+            problem = f"{exc.context}{at}, {exc.problem}"
         raise EvalFileError(path, f"YAML syntax error{col}: {problem}", line=line) from None
     except yaml.YAMLError as exc:
         raise EvalFileError(path, f"YAML error: {exc}") from None
+    except RecursionError:  # the pure-Python composer, which has no depth limit of its own
+        raise EvalFileError(path, f"values nested more than {MAX_YAML_DEPTH} levels deep") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        # A tagged scalar the constructor cannot convert (``!!int three``): PyYAML raises it
+        # bare. The node being constructed is the last one it entered.
+        entered = list(getattr(loader, "recursive_objects", {}))
+        node = entered[-1] if entered else None
+        loc = _find_loc(root, node) if root is not None and node is not None else None
+        raise EvalFileError(
+            path,
+            f"cannot read this YAML value: {exc}",
+            line=node.start_mark.line + 1 if node is not None else None,
+            case_id=_case_id_at(root, loc or []),
+            field_path=_path_str(loc) if loc else None,
+        ) from None
     finally:
         loader.dispose()
-    return data, root
 
 
-def _describe_validation(exc: ValidationError) -> tuple[list[str | int], str]:
-    err = exc.errors()[0]
-    loc = [p for p in err["loc"] if isinstance(p, (str, int))]
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field"
-    elif err["type"] != "missing" and "input" in err:
-        shown = repr(err["input"])
-        msg = f"{msg} (got {shown[:80]})"
-    return loc, msg
+class _NodeCheck:
+    """One walk over the composed nodes: duplicate keys, recursion, depth, alias expansion.
+
+    An alias is a second reference to an already composed node; the walk meets such a node
+    again and counts its whole (memoised) size, which is what constructing and validating
+    the value would cost. Nodes are identified by ``id()``: the composed graph keeps them
+    alive for the duration of the walk. ``loc`` is the field path of the node being visited.
+    """
+
+    def __init__(self, path: Path, root: yaml.Node) -> None:
+        self.path = path
+        self.root = root
+        self.sizes: dict[int, tuple[int, int]] = {}  # id -> (expanded size, height)
+        self.active: set[int] = set()
+        self.repeated = 0
+        self.loc: list[str | int] = []
+
+    def run(self) -> None:
+        self.visit(self.root, 1, self.root.start_mark.line + 1)
+
+    def error(self, message: str, line: int) -> EvalFileError:
+        return EvalFileError(
+            self.path,
+            message,
+            line=line,
+            case_id=_case_id_at(self.root, self.loc),
+            field_path=_path_str(self.loc) or None,
+        )
+
+    def too_deep(self, line: int) -> EvalFileError:
+        return self.error(f"values nested more than {MAX_YAML_DEPTH} levels deep", line)
+
+    def visit(self, node: yaml.Node, depth: int, line: int) -> tuple[int, int]:
+        if depth > MAX_YAML_DEPTH:
+            raise self.too_deep(line)
+        if isinstance(node, yaml.ScalarNode):  # an alias to a scalar costs what it says
+            return 1, 1
+        key = id(node)
+        if key in self.active:
+            raise self.error(
+                "recursive YAML alias: this value contains itself "
+                f"(its anchor is at line {node.start_mark.line + 1})",
+                line,
+            )
+        known = self.sizes.get(key)
+        if known is not None:  # met again: an alias repeats the whole value
+            self.repeated += known[0]
+            if self.repeated > MAX_ALIAS_NODES:
+                raise self.error(
+                    f"aliases repeat more than {MAX_ALIAS_NODES:,} YAML values in this file "
+                    "(an alias bomb?); write repeated values out or anchor smaller ones",
+                    line,
+                )
+            if depth + known[1] - 1 > MAX_YAML_DEPTH:
+                raise self.too_deep(line)
+            return known
+        size, height = 1, 1
+        self.active.add(key)
+        loc = self.loc
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], yaml.Mark] = {}  # (tag, text) of a scalar key -> where
+            for k, v in node.value:
+                k_line = k.start_mark.line + 1
+                name: str = "?"
+                if isinstance(k, yaml.ScalarNode):
+                    name = k.value
+                    first = seen.get((k.tag, name))
+                    if first is not None:  # YAML forbids it; PyYAML would keep the last
+                        loc.append(name)
+                        where = (
+                            f"lines {first.line + 1} and {k_line}"
+                            if first.line + 1 != k_line
+                            else f"line {k_line}, columns {first.column + 1} and "
+                            f"{k.start_mark.column + 1}"
+                        )
+                        raise self.error(f"duplicate key {short_repr(name)} ({where})", k_line)
+                    seen[k.tag, name] = k.start_mark
+                else:
+                    k_size, k_height = self.visit(k, depth + 1, k_line)
+                    size += k_size
+                    height = max(height, k_height + 1)
+                loc.append(name)
+                v_size, v_height = self.visit(v, depth + 1, k_line)
+                loc.pop()
+                size += 1 + v_size
+                height = max(height, v_height + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                loc.append(i)
+                # An alias's node starts at its anchor: point at the sequence instead.
+                item_line = line if id(item) in self.sizes else item.start_mark.line + 1
+                i_size, i_height = self.visit(item, depth + 1, item_line)
+                loc.pop()
+                size += i_size
+                height = max(height, i_height + 1)
+        self.active.discard(key)
+        self.sizes[key] = (size, height)
+        return size, height
+
+
+def _find_loc(root: yaml.Node, target: yaml.Node) -> list[str | int] | None:
+    """The field path of ``target`` in the (checked, so finite and shallow) node graph."""
+    stack: list[tuple[yaml.Node, list[str | int]]] = [(root, [])]
+    seen: set[int] = set()
+    while stack:
+        node, loc = stack.pop()
+        if node is target:
+            return loc
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                name = k.value if isinstance(k, yaml.ScalarNode) else "?"
+                stack += [(k, loc), (v, [*loc, name])]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, [*loc, i]) for i, item in enumerate(node.value)]
+    return None
+
+
+def _case_id_at(root: yaml.Node | None, loc: list[str | int]) -> str | None:
+    """The id of the case ``loc`` lies in (``cases[i]...``), if it has a scalar one."""
+    if len(loc) < 2 or loc[0] != "cases" or not isinstance(loc[1], int) or root is None:
+        return None
+    case = _node_at(root, loc[:2])
+    if not isinstance(case, yaml.MappingNode) or case is root:
+        return None
+    ident = next((v for k, v in case.value if getattr(k, "value", None) == "id"), None)
+    return ident.value if isinstance(ident, yaml.ScalarNode) else None
 
 
 def load_eval_file(
@@ -269,7 +460,16 @@ def load_eval_file(
     """
     try:
         text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (exc.object.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise EvalFileError(
+            path,
+            f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at column {col} "
+            "(save the file as UTF-8)",
+            line=line,
+        ) from None
+    except OSError as exc:
         raise EvalFileError(path, f"cannot read file: {exc}") from None
     return load_eval_text(text, path, registry, known_models, work_dir=work_dir)
 
@@ -291,7 +491,7 @@ def load_eval_text(
     try:
         spec = EvalFileSpec.model_validate(data)
     except ValidationError as exc:
-        loc, msg = _describe_validation(exc)
+        loc, msg = describe_validation(exc)
         case_id = None
         if len(loc) >= 2 and loc[0] == "cases" and isinstance(loc[1], int):
             raw_cases = data.get("cases")

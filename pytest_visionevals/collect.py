@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
+import traceback
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,7 +19,8 @@ import pytest
 from pytest_visionevals.calls import CallJob, CallOutcome, Completion, ImageInput
 from pytest_visionevals.cases import Case, EvalFileError, RowError, load_eval_file
 from pytest_visionevals.engine_plugin import ENGINE_KEY
-from pytest_visionevals.images import ImageError, LazyImage, ResolvedImage, resolve_image
+from pytest_visionevals.imageprep import ImageError
+from pytest_visionevals.images import LazyImage, ResolvedImage, resolve_image
 from pytest_visionevals.outcome import (
     ScoringError,
     answer_context,
@@ -29,7 +32,7 @@ from pytest_visionevals.prepare import build_judge_request, build_request
 from pytest_visionevals.providers.base import ProviderError
 from pytest_visionevals.results import CaseResult
 from pytest_visionevals.session import SESSION_KEY
-from pytest_visionevals.untrusted import printable
+from pytest_visionevals.untrusted import printable, shorten
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -66,6 +69,24 @@ class BadRow(pytest.Collector):
 
 class EvalFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        try:
+            yield from self._collect()
+        except self.CollectError:
+            raise
+        except Exception as exc:
+            # A bug or a limit nobody foresaw: this file's collection error, not the end of
+            # the session (the other files still run, see pytest_runtestloop).
+            self.config.stash[SESSION_KEY].failed_eval_files.add(self.nodeid)
+            tb = traceback.extract_tb(exc.__traceback__)
+            at = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+            raise self.CollectError(
+                printable(
+                    f"invalid eval file {self.path}: unexpected error while collecting it: "
+                    f"{type(exc).__name__}: {shorten(str(exc), 300)}{at}"
+                )
+            ) from None
+
+    def _collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         vs = self.config.stash[SESSION_KEY]
         try:
             loaded = load_eval_file(
@@ -114,7 +135,16 @@ class EvalFile(pytest.File):
                         else f"{case.id}[{model_name}-r{r}]"
                     )
                     yield EvalItem.from_parent(
-                        self, name=name, case=case, model=model, repeat_index=r, images=images
+                        self,
+                        name=name,
+                        # Given as a string so pytest parses "[model]" as the parameters,
+                        # as it does for the ids it stores: --lf, --ff, --sw and --nf
+                        # then match ("case[model]" as one name never would).
+                        nodeid=f"{self.nodeid}::{name}",
+                        case=case,
+                        model=model,
+                        repeat_index=r,
+                        images=images,
                     )
         for bad in loaded.bad_rows:
             node = BadRow.from_parent(self, name=f"{bad.source} row {bad.row}", error=bad)

@@ -37,17 +37,20 @@ from pytest_visionevals.assertions.boxes import (
 )
 from pytest_visionevals.assertions.boxparse import BoxFormatError
 from pytest_visionevals.assertions.registry import ExpectError, load_registry
-from pytest_visionevals.cache import DEFAULT_CACHE_DIR, RecordMode, ResponseCache
+from pytest_visionevals.cache import RecordMode, ResponseCache
 from pytest_visionevals.calls import CallJob
 from pytest_visionevals.cases import Case
 from pytest_visionevals.engine import DEFAULT_CONCURRENCY, Engine
-from pytest_visionevals.images import ImageError, ResolvedImage, resolve_image
+from pytest_visionevals.imageprep import ImageError
+from pytest_visionevals.images import ResolvedImage, resolve_image
 from pytest_visionevals.models import OVERRIDE_FILENAME, CatalogError, load_catalog
+from pytest_visionevals.options import DEFAULT_CACHE_DIR, WORK_DIR
 from pytest_visionevals.outcome import ScoringError, evaluate, to_builtins
 from pytest_visionevals.params import TASKS, GenerationParams
 from pytest_visionevals.prepare import CallSettings, build_request
 from pytest_visionevals.providers.base import MissingCredentials
 from pytest_visionevals.ratelimit import STATE_FILENAME, Budget, RateLimiter, SharedState
+from pytest_visionevals.results import SKIP_KINDS, CaseResult, Outcome, SkipKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -115,7 +118,7 @@ class CompareSpec:
     cache_dir: Path = DEFAULT_CACHE_DIR
     max_cost: float | None = None
     rate_limits: dict[str, Limit] = field(default_factory=dict)
-    work_dir: Path = DEFAULT_CACHE_DIR.parent  # .visionevals: downloaded images
+    work_dir: Path = WORK_DIR  # downloaded images
     # File-level defaults of the eval file the case will be saved to (sent the same way).
     params: GenerationParams | None = None
     system: str | None = None
@@ -205,6 +208,46 @@ class CompareRun:
         if self.answers and all(self.ok(a) for a in self.answers):
             return EXIT_OK
         return EXIT_INCOMPLETE
+
+    def results(self) -> list[CaseResult]:
+        """The answers as the records a scorecard reads (one case per image), so a run of
+        several images with ``--expect`` gets the report's charts and comparisons."""
+        out = []
+        for a in self.answers:
+            outcome: Outcome = "error"
+            if a.status == "skipped":
+                outcome = "skipped"
+            elif a.status == "answered" and a.passed is not None:
+                outcome = "passed" if a.passed else "failed"
+            score = self.verdict_score(a)
+            out.append(
+                CaseResult(
+                    nodeid=f"compare::{a.image}[{a.model}]",
+                    file="compare",
+                    case_id=a.image,
+                    model=a.model,
+                    category=self.spec.task,
+                    task=self.spec.task,
+                    outcome=outcome,
+                    skip_kind=_skip_kind(a.skip_kind) if outcome == "skipped" else None,
+                    score=score,
+                    reason=a.reason,
+                    answer=a.answer,
+                    latency_s=a.latency_s,
+                    input_tokens=a.input_tokens,
+                    output_tokens=a.output_tokens,
+                    cost_usd=a.cost_usd,
+                    replayed=a.replayed,
+                    attempts=a.attempts,
+                )
+            )
+        return out
+
+    @staticmethod
+    def verdict_score(a: ModelAnswer) -> float | None:
+        if a.verdict is None:
+            return None
+        return float(a.verdict.get("score") or 0.0)
 
     def to_document(self) -> dict[str, Any]:
         """The ``--json`` file (docs/compare.md describes it)."""
@@ -624,3 +667,7 @@ def _progress(stream: TextIO) -> StatusLine | None:
         stream.flush()
 
     return StatusLine(write, lambda: shutil.get_terminal_size((80, 24)).columns)
+
+
+def _skip_kind(kind: str | None) -> SkipKind:
+    return kind if kind in SKIP_KINDS else "other"

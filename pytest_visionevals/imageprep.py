@@ -3,6 +3,10 @@
 Policy (documented in docs/providers.md):
 
 * Input: PNG, JPEG or WebP (any other format Pillow reads is accepted and sent as PNG).
+  At most ``MAX_IMAGE_PIXELS`` pixels: a larger image is refused before it is decoded.
+  (Pillow may warn about it first; silencing warnings is not thread-safe and this runs in
+  the engine's threads. The plugin's images pass ``images.check_image`` at collection,
+  which enforces the same limit without the warning, so they never get here oversized.)
 * EXIF orientation is applied first (``ImageOps.exif_transpose``), so the model and the
   scorer both see the image upright; the "original" size is the upright size.
 * Downscale: when the longer side exceeds ``max_side`` (default 2048 px) the image is
@@ -20,6 +24,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -27,11 +32,37 @@ from pytest_visionevals.calls import ImageInput
 
 DEFAULT_MAX_SIDE = 2048
 JPEG_QUALITY = 90
+# Pillow's default decompression-bomb threshold (about 89.5 megapixels, ~270 MB decoded as
+# RGB), written out so that neither a Pillow upgrade nor another library resetting
+# ``Image.MAX_IMAGE_PIXELS`` moves it. A larger image is refused before it is decoded.
+MAX_IMAGE_PIXELS = 89_478_485
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
 class ImageError(ValueError):
-    """An image cannot be read; the message names its source."""
+    """An image that cannot be used (resolved, read, decoded or sent); the message names it
+    as written and, for a path, as resolved."""
+
+
+def pixel_limit_problem(width: int, height: int) -> str | None:
+    """Why an image of this size is refused, or None when it is within the limit."""
+    if width * height <= MAX_IMAGE_PIXELS:
+        return None
+    return (
+        f"is {width}x{height} = {width * height:,} pixels, over the pixel limit of "
+        f"{MAX_IMAGE_PIXELS:,} (a decompression bomb?); scale it down"
+    )
+
+
+def bomb_problem(exc: Exception) -> str:
+    """The message for Pillow's own refusal: ``Image.open`` raises it past twice Pillow's
+    limit (and warns past it, an error under ``-W error``), before we see the size."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))  # "Image size (400000000 pixels) ..."
+    size = f"{int(found.group(1)):,} pixels, " if found else ""
+    return (
+        f"is {size}over the pixel limit of {MAX_IMAGE_PIXELS:,} (a decompression bomb?); "
+        "scale it down"
+    )
 
 
 def prepare_image(
@@ -55,10 +86,15 @@ def prepare_image(
     try:
         with Image.open(io.BytesIO(raw)) as opened:
             fmt = (opened.format or "").upper()
+            too_big = pixel_limit_problem(*opened.size)
+            if too_big:
+                raise ImageError(f"{label}: image {too_big}")
             opened.load()
             rotated = _orientation(opened) not in (None, 1)
             upright = ImageOps.exif_transpose(opened)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{label}: image {bomb_problem(exc)}") from None
+    except (UnidentifiedImageError, OSError) as exc:
         raise ImageError(f"{label}: not a readable image ({exc})") from None
 
     orig_w, orig_h = upright.size

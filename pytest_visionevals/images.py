@@ -1,35 +1,39 @@
 """Resolve and validate the images a case names: local paths or http(s) URLs.
 
-Local paths are relative to the eval file. URLs are fetched once (timeout, size cap) into
-an on-disk cache keyed by the URL's sha256, so re-runs and xdist workers do not refetch.
-Every image is decoded once per process at collection so a broken file is a collection
-error, not a mid-run surprise. Dataset rows are the exception (:class:`LazyImage`): ten
-thousand rows must collect in seconds, so their images are only checked to exist, and are
-read (downloaded, or taken from the data file) when the request is built; a broken one is
-an error outcome of that item.
+Local paths are relative to the eval file. URLs are fetched once (a timeout per network
+operation, a deadline for the whole download, a size cap) into an on-disk cache keyed by
+the URL's sha256, so re-runs and xdist workers do not refetch. Every image is decoded once
+per process at collection so a broken file is a collection error, not a mid-run surprise;
+an image over ``imageprep.MAX_IMAGE_PIXELS`` is refused before it is decoded. Dataset rows
+are the exception (:class:`LazyImage`): ten thousand rows must collect in seconds, so their
+images are only checked to exist, and are read (downloaded, or taken from the data file)
+when the request is built; a broken one is an error outcome of that item.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import socket
 import tempfile
+import threading
+import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
+
+from pytest_visionevals.imageprep import ImageError, bomb_problem, pixel_limit_problem
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-DEFAULT_URL_TIMEOUT_S = 20.0
+DEFAULT_URL_TIMEOUT_S = 20.0  # each connect / read
+DEFAULT_URL_DEADLINE_S = 60.0  # the whole download, however slowly the bytes arrive
 DEFAULT_URL_MAX_BYTES = 20 * 1024 * 1024
 SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
-
-
-class ImageError(Exception):
-    """An image that cannot be used; the message says the path as written and resolved."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class LazyImage:
                     self.work_dir,
                     timeout_s=DEFAULT_URL_TIMEOUT_S,
                     max_bytes=DEFAULT_URL_MAX_BYTES,
+                    deadline_s=DEFAULT_URL_DEADLINE_S,
                 )
             else:
                 assert self.blob is not None
@@ -126,6 +131,7 @@ def resolve_image(
     *,
     timeout_s: float | None = None,
     max_bytes: int | None = None,
+    deadline_s: float | None = None,
 ) -> ResolvedImage:
     if is_url(ref):
         path = fetch_url(
@@ -133,13 +139,20 @@ def resolve_image(
             cache_dir,
             timeout_s=DEFAULT_URL_TIMEOUT_S if timeout_s is None else timeout_s,
             max_bytes=DEFAULT_URL_MAX_BYTES if max_bytes is None else max_bytes,
+            deadline_s=DEFAULT_URL_DEADLINE_S if deadline_s is None else deadline_s,
         )
     else:
         known = _local_paths.get((base_dir, ref))
         if known is None:
             known = (base_dir / ref).resolve()
             if not known.is_file():
-                why = "is a directory" if known.is_dir() else "does not exist"
+                why = (
+                    "is a directory"
+                    if known.is_dir()
+                    else "is not a regular file"  # a device or FIFO: reading could block
+                    if known.exists()
+                    else "does not exist"
+                )
                 raise ImageError(f"image {ref!r} (resolved to {known}) {why}")
             _local_paths[base_dir, ref] = known
         path = known
@@ -155,18 +168,29 @@ def check_image(ref: str, path: Path) -> ResolvedImage:
     hit = _checked.get(key)
     if hit is not None:
         return ResolvedImage(ref, hit.path, hit.width, hit.height, hit.format)
+    where = f"image {ref!r} (resolved to {path})"
     try:
-        with Image.open(path) as im:
-            fmt = im.format or "?"
-            im.load()  # a full decode: truncated files fail here, not mid-run
-            width, height = im.size
+        # Our pixel limit below says what is wrong; Pillow's bomb warning would only be
+        # noise, or under ``-W error`` an exception. (Collection runs in the main thread.)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                fmt = im.format or "?"
+                width, height = im.size
+                too_big = pixel_limit_problem(width, height)
+                if too_big:
+                    raise ImageError(f"{where} {too_big}")
+                im.load()  # a full decode: truncated files fail here, not mid-run
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{where} {bomb_problem(exc)}") from None
     except UnidentifiedImageError:
         raise ImageError(
-            f"image {ref!r} (resolved to {path}) is not a decodable image "
-            f"(supported: {', '.join(SUPPORTED_FORMATS)})"
+            f"{where} is not a decodable image (supported: {', '.join(SUPPORTED_FORMATS)})"
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"image {ref!r} (resolved to {path}) cannot be decoded: {exc}") from None
+    except ImageError:
+        raise
+    except Exception as exc:  # OSError, SyntaxError, EOFError, ...: decoders raise anything
+        raise ImageError(f"{where} cannot be decoded: {exc}") from None
     if fmt not in SUPPORTED_FORMATS:
         raise ImageError(
             f"image {ref!r} (resolved to {path}) has unsupported format {fmt}; "
@@ -177,15 +201,77 @@ def check_image(ref: str, path: Path) -> ResolvedImage:
     return resolved
 
 
-def fetch_url(url: str, cache_dir: Path, *, timeout_s: float, max_bytes: int) -> Path:
-    """Download ``url`` once into ``cache_dir`` (atomic write); return the local path."""
+class _Deadline:
+    """Cuts the connection when a download outlives its deadline, in whatever phase it is
+    blocked: a server can drip headers or body one byte at a time, each read well within
+    the per-read timeout. Shutting the socket down wakes the blocked read."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpx2's ``trace`` extension: note every socket the request connects."""
+        stream = info.get("return_value") if event.endswith(".complete") else None
+        get_info = getattr(stream, "get_extra_info", None)
+        sock = get_info("socket") if get_info is not None else None
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._sockets.append(sock)
+                if self.expired:
+                    _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def fetch_url(
+    url: str,
+    cache_dir: Path,
+    *,
+    timeout_s: float,
+    max_bytes: int,
+    deadline_s: float = DEFAULT_URL_DEADLINE_S,
+) -> Path:
+    """Download ``url`` once into ``cache_dir`` (atomic write); return the local path.
+
+    ``timeout_s`` bounds each connect and read, ``deadline_s`` the whole download."""
     import httpx2  # the SDKs' own HTTP client; imported lazily to keep collection light
 
     target = cache_dir / "images" / hashlib.sha256(url.encode()).hexdigest()
     if target.is_file():
         return target
+    chunks: list[bytes] = []
+    size = 0
+    too_slow = ImageError(
+        f"image URL {url!r} took more than {deadline_s:g} s to download "
+        "(a server sending too slowly?)"
+    )
     try:
-        with httpx2.stream("GET", url, timeout=timeout_s, follow_redirects=True) as resp:
+        with (
+            _Deadline(deadline_s) as deadline,
+            httpx2.Client(timeout=timeout_s, follow_redirects=True) as client,
+            client.stream("GET", url, extensions={"trace": deadline.trace}) as resp,
+        ):
             if resp.status_code != 200:
                 raise ImageError(f"image URL {url!r} returned HTTP {resp.status_code}")
             declared = resp.headers.get("content-length")
@@ -193,16 +279,20 @@ def fetch_url(url: str, cache_dir: Path, *, timeout_s: float, max_bytes: int) ->
                 raise ImageError(
                     f"image URL {url!r} is {int(declared)} bytes, over the {max_bytes}-byte cap"
                 )
-            chunks: list[bytes] = []
-            size = 0
             for chunk in resp.iter_bytes():
                 size += len(chunk)
                 if size > max_bytes:
                     raise ImageError(f"image URL {url!r} exceeds the {max_bytes}-byte cap")
+                if deadline.expired:
+                    raise too_slow
                 chunks.append(chunk)
-    except httpx2.TimeoutException:
-        raise ImageError(f"image URL {url!r} timed out after {timeout_s:g} s") from None
+            if deadline.expired:  # the cut may read as a clean end of a body of no length
+                raise too_slow
     except httpx2.HTTPError as exc:
+        if deadline.expired:  # the cut shows as a timeout, a reset or a truncated body
+            raise too_slow from None
+        if isinstance(exc, httpx2.TimeoutException):
+            raise ImageError(f"image URL {url!r} timed out after {timeout_s:g} s") from None
         raise ImageError(f"image URL {url!r} failed: {type(exc).__name__}: {exc}") from None
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_visionevals.params import BoxFormat, GenerationParams, Task
+from pytest_visionevals.validation import describe_validation
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -206,9 +207,7 @@ def load_catalog(*override_paths: Path) -> Catalog:
         try:
             models[name] = ModelSpec(name=name, **entry)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise CatalogError(
-                f"{' + '.join(sources)}: models.{name}.{loc}: {first['msg']}"
-            ) from None
+            loc, msg = describe_validation(exc)
+            where = ".".join(str(p) for p in loc)
+            raise CatalogError(f"{' + '.join(sources)}: models.{name}.{where}: {msg}") from None
     return Catalog(models=models, sources=tuple(sources))

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 DEFAULT_MODELS = "gpt-5.2,gemma-4-26b-a4b,rapidocr"
 # The plugin's working directory under rootdir: response cache, shared state, downloaded
 # images, JSON-lines runs.
-WORK_DIR = ".visionevals"
+WORK_DIR = Path(".visionevals")
+DEFAULT_CACHE_DIR = WORK_DIR / "cache"
 
 
 def addoption(parser: pytest.Parser) -> None:
@@ -257,7 +258,7 @@ class Settings:
     concurrency: int = DEFAULT_CONCURRENCY  # the run's total (xdist workers share it)
     rate_limits: dict[str, Limit] = field(default_factory=dict)
     record_mode: RecordMode = "once"
-    cache_dir: Path = Path(WORK_DIR) / "cache"
+    cache_dir: Path = DEFAULT_CACHE_DIR
     progress: bool = True  # unless --vision-no-progress
     max_cost: float | None = None
     # -- batch mode

@@ -28,7 +28,8 @@ from pytest_visionevals.cases import (
     load_eval_text,
     parse_yaml,
 )
-from pytest_visionevals.images import ImageError, is_url, resolve_image
+from pytest_visionevals.imageprep import ImageError
+from pytest_visionevals.images import is_url, resolve_image
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence

@@ -16,6 +16,7 @@ Leaf module: imports nothing from the package.
 from __future__ import annotations
 
 import re
+import reprlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -112,3 +113,23 @@ def md_fence(lines: Iterable[str]) -> list[str]:
     run = max((len(m) for line in body for m in re.findall(r"`+", line)), default=0)
     fence = "`" * max(3, run + 1)
     return [fence, *body, fence]
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """An answer or a server message inside a message of ours: one line, at most ``limit``
+    characters."""
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+# Values quoted in error messages come from the user's file and may be huge or deeply
+# nested (an alias bomb): reprlib cuts strings and containers *before* building the text.
+_repr = reprlib.Repr()
+_repr.maxlevel = 3
+_repr.maxstring = _repr.maxother = 80
+_repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 6
+
+
+def short_repr(value: object, limit: int = 100) -> str:
+    """``repr(value)`` inside a message of ours, bounded whatever the size of ``value``."""
+    return shorten(_repr.repr(value), limit)

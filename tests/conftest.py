@@ -36,3 +36,14 @@ XDIST_MODES = {
 @pytest.fixture(params=list(XDIST_MODES), ids=list(XDIST_MODES))
 def xdist_args(request: pytest.FixtureRequest) -> list[str]:
     return list(XDIST_MODES[request.param])
+
+
+@pytest.fixture(autouse=True)
+def _nested_runs_in_file_order(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest-randomly (a dev dependency) stays off in the runs tests start, unless a test
+    asks for it: their expectations read items in file order."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # first: it clears PYTEST_ADDOPTS when created
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")

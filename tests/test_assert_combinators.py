@@ -54,3 +54,35 @@ def test_not() -> None:
 def test_nested_hints_collected() -> None:
     a = default_registry().parse({"all": [{"boxes": [[0, 0, 10, 10]]}, {"count": 1}]})
     assert len(a.hints("yxyx_1000")) == 1
+
+
+def test_nesting_is_limited_with_a_clear_error() -> None:
+    from pytest_visionevals.assertions import ExpectError
+
+    def chain(depth: int) -> object:
+        raw: object = {"contains": "x"}
+        for _ in range(depth):
+            raw = {"not": raw}
+        return raw
+
+    with pytest.raises(ExpectError, match=r"assertions nested more than \d+ levels deep"):
+        default_registry().parse(chain(300))
+    # A value that contains itself (a recursive YAML alias) is the same error, not a crash.
+    loop: dict[str, list[object]] = {"all": []}
+    loop["all"].append(loop)
+    with pytest.raises(ExpectError, match="nested more than") as info:
+        default_registry().parse(loop)
+    assert info.value.path.startswith("expect.all[0].all[0]")
+
+    from pytest_visionevals.assertions.registry import MAX_EXPECT_DEPTH
+
+    assert run(chain(MAX_EXPECT_DEPTH - 1), "y").passed  # an odd number of nots
+
+
+def test_errors_show_a_bounded_value() -> None:
+    from pytest_visionevals.assertions.registry import ExpectError
+
+    huge = [["x" * 1000] * 1000] * 1000  # a billion characters if printed in full
+    with pytest.raises(ExpectError) as info:
+        default_registry().parse({"count": {"value": huge}})
+    assert len(str(info.value)) < 400, str(info.value)

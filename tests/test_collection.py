@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.server
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from PIL import Image
@@ -263,6 +263,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/slow.png":
             threading.Event().wait(3)
             body = self.png
+        elif self.path in ("/drip.png", "/drip-headers.png"):
+            self._drip()
+            return
         else:
             self.send_response(404)
             self.end_headers()
@@ -271,6 +274,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _drip(self) -> None:
+        """A PNG header then one byte every 0.3 s, in the body or in a header line: each
+        read is quick, the whole download never ends (here: after 15 s)."""
+        headers = self.path == "/drip-headers.png"
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 66\r\n")
+            self.wfile.write(b"X-Slow: " if headers else b"\r\n" + self.png[:16])
+            for _ in range(50):
+                self.wfile.flush()
+                threading.Event().wait(0.3)
+                self.wfile.write(b"x" if headers else b"\0")
+        except OSError:
+            pass  # the client hung up
 
     def log_message(self, *args: object) -> None:
         pass
@@ -318,3 +335,144 @@ def test_one_bad_file_does_not_stop_the_others(
     assert "YAML syntax error" in out, out
     assert "1 skipped" in out, out
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_image_url_download_has_a_deadline(
+    project: pytest.Pytester, image_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each read is well within the timeout; only a deadline on the whole download stops it.
+    monkeypatch.setattr("pytest_visionevals.images.DEFAULT_URL_TIMEOUT_S", 5.0)
+    monkeypatch.setattr("pytest_visionevals.images.DEFAULT_URL_DEADLINE_S", 1.5, raising=False)
+    write(project, "good.yaml", GOOD)
+    write(project, "body.yaml", GOOD.replace("../img/a.png", f"{image_server}/drip.png", 1))
+    write(project, "head.yaml", GOOD.replace("../img/a.png", f"{image_server}/drip-headers.png", 1))
+    result = project.runpytest("--vision-models", "rapidocr", "-k", "bottles")
+    out = result.stdout.str()
+    for name, route in (("body", "drip.png"), ("head", "drip-headers.png")):
+        assert (
+            f"{name}.yaml:4: case 'bottles-on-shelf': cases[0].image: image URL "
+            f"'{image_server}/{route}' took more than 1.5 s to download" in out
+        ), out
+    result.assert_outcomes(skipped=1, errors=2, deselected=1)
+    assert not (project.path / ".visionevals" / "images").exists()  # nothing half-cached
+
+
+def _laughs(indent: str) -> str:
+    """A billion-laughs list: 9 anchored levels of 10 aliases each, 10**9 strings in all."""
+    out = ""
+    for i in range(9):
+        items = ", ".join([f"*b{i - 1}"] * 10) if i else ", ".join(["lol"] * 10)
+        out += f"{indent}- &b{i} [{items}]\n"
+    return out
+
+
+def test_inputs_that_crashed_collection_are_errors_of_their_own_file(
+    project: pytest.Pytester, xdist_args: list[str]
+) -> None:
+    from malformed_corpus import png_of_zeros
+
+    (project.path / "img" / "bomb.png").write_bytes(png_of_zeros(20_000, 20_000))
+    expect = '{contains: "3"}'
+    write(project, "good.yaml", GOOD)
+    write(project, "recursive.yaml", GOOD.replace(expect, "&e {all: [*e]}", 1))
+    write(project, "deep.yaml", GOOD.replace(expect, "{not: " * 300 + expect + "}" * 300, 1))
+    write(
+        project,
+        "laughs.yaml",
+        "task: vqa\ncases:\n  - id: bottles-on-shelf\n    image: ../img/a.png\n    prompt: p\n"
+        "    expect: {count: 3}\n    category:\n" + _laughs("      "),
+    )
+    write(project, "bigimage.yaml", GOOD.replace("../img/a.png", "../img/bomb.png", 1))
+    result = project.runpytest("--vision-models", "rapidocr", "-k", "bottles", *xdist_args)
+    out = result.stdout.str()
+    where = "case 'bottles-on-shelf': cases[0]"
+    for expected in (
+        f"recursive.yaml:7: {where}.expect.all[0]: recursive YAML alias: this value contains "
+        "itself (its anchor is at line 7)",
+        f"deep.yaml:7: {where}.expect.not.not.not",
+        "values nested more than 64 levels deep",
+        f"laughs.yaml:13: {where}.category[5][0]: aliases repeat more than 200,000 YAML values",
+        f"bigimage.yaml:4: {where}.image: image '../img/bomb.png'",
+        "is 400,000,000 pixels, over the pixel limit of 89,478,485",
+    ):
+        assert expected in out, out
+    assert "Interrupted" not in out
+    assert "RecursionError" not in out
+    assert "DecompressionBomb" not in out
+    assert "1 skipped" in out, out  # the valid file still ran
+    assert "4 errors" in out, out
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_an_unexpected_exception_is_an_error_of_that_file_only(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_visionevals import collect
+
+    real = collect.load_eval_file
+
+    def flaky(path: Path, *args: Any, **kwargs: Any) -> Any:
+        if path.name == "boom.yaml":
+            raise ZeroDivisionError("a bug nobody foresaw")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(collect, "load_eval_file", flaky)
+    write(project, "good.yaml", GOOD)
+    write(project, "boom.yaml", GOOD)
+    result = project.runpytest("--vision-models", "rapidocr", "-k", "bottles")
+    result.stdout.fnmatch_lines(
+        [
+            "*invalid eval file */evals/boom.yaml: unexpected error while collecting it: "
+            "ZeroDivisionError: a bug nobody foresaw (at test_collection.py:*)"
+        ]
+    )
+    result.assert_outcomes(skipped=1, errors=1, deselected=1)
+    assert "Interrupted" not in result.stdout.str()
+
+
+def test_duplicate_keys_name_the_key_both_lines_the_case_and_the_field(
+    project: pytest.Pytester,
+) -> None:
+    first = '    expect: {contains: "3"}\n'
+    write(project, "prompt.yaml", GOOD.replace(first, first + "    prompt: p2\n", 1))
+    write(project, "expect.yaml", GOOD.replace('{contains: "3"}', '{contains: "3", contains: "4"}'))
+    write(project, "top.yaml", "task: x\n" + GOOD)
+    out = collect_errors(project)
+    assert (
+        "prompt.yaml:8: case 'bottles-on-shelf': cases[0].prompt: "
+        "duplicate key 'prompt' (lines 6 and 8)" in out
+    ), out
+    assert (
+        "expect.yaml:7: case 'bottles-on-shelf': cases[0].expect.contains: "
+        "duplicate key 'contains' (line 7, columns 14 and 29)" in out
+    ), out
+    assert "top.yaml:3: task: duplicate key 'task' (lines 1 and 3)" in out, out
+
+
+def test_categories_and_tags_are_single_line_text(project: pytest.Pytester) -> None:
+    write(project, "cat.yaml", GOOD.replace("Object Counting", '"A\\n```\\nB"'))
+    tags = '    tags: [ok, "a\\u2028b"]\n'
+    write(project, "tag.yaml", GOOD.replace("    task: ocr\n", "    task: ocr\n" + tags))
+    out = collect_errors(project)
+    assert (
+        "cat.yaml:1: category: Value error, must be single-line text without control characters "
+        "(found '\\n' at character 2) (got 'A\\n```\\nB')" in out
+    ), out
+    assert (
+        "tag.yaml:10: case 'read-label': cases[1].tags[1]: Value error, must be single-line text "
+        "without control characters (found '\\u2028' at character 2)" in out
+    ), out
+
+
+def test_schema_refuses_multi_line_categories_too() -> None:
+    import json
+
+    import jsonschema
+
+    committed = Path(__file__).parent.parent / "schema" / "visionevals.schema.json"
+    validator = jsonschema.Draft202012Validator(json.loads(committed.read_text()))
+    case = {"id": "c1", "image": "a.png", "prompt": "p", "expect": {"count": 3}}
+    doc = {"category": "Object Counting", "task": "vqa", "tags": ["fine"], "cases": [case]}
+    assert validator.is_valid(doc)
+    for bad in ({"category": "a\nb"}, {"tags": ["a\rb"]}, {"category": "\x1b[2J"}):
+        assert not validator.is_valid({**doc, **bad}), bad

@@ -513,6 +513,29 @@ def test_expect_scores_the_answers(project: Project) -> None:
     assert code == 1
 
 
+def test_several_scored_images_get_the_reports_charts(project: Project) -> None:
+    Image.new("RGB", (4000, 2000), "white").save(project.path / "shelf2.png")
+    code, _out, _err = project.compare(
+        *("shelf.png", "shelf2.png", "--prompt", "Find the crate.", "--task", "detection"),
+        *("--catalog", str(project.catalog), "--models", MODELS, "--expect", EXPECT),
+        *("--html", "c.html"),
+    )
+    assert code in (0, 1)
+    page = Path("c.html").read_text()
+    assert "Choosing a model" in page
+    # One mark per model on each chart; "local" has no price, so it is only on the
+    # latency chart.
+    marks = {m: page.count(f'class="mark" data-model="{m}"') for m in MODELS.split(",")}
+    assert marks == {"gpt-5.2": 2, "gemma-4-26b-a4b": 2, "local": 1}
+    # One image: no charts (a score of one case says nothing).
+    project.compare(
+        *("shelf.png", "--prompt", "Find the crate.", "--task", "detection"),
+        *("--catalog", str(project.catalog), "--models", MODELS, "--expect", EXPECT),
+        *("--html", "one.html"),
+    )
+    assert 'class="mark"' not in Path("one.html").read_text()
+
+
 def test_save_creates_a_case_that_pytest_runs_from_the_cache(
     pytester: pytest.Pytester, server: FakeVLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

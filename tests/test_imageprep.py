@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import TYPE_CHECKING
+import warnings
+from typing import TYPE_CHECKING, Literal
 
 import pytest
+from malformed_corpus import png_of_zeros
 from PIL import Image
 
+from pytest_visionevals import images
 from pytest_visionevals.imageprep import (
     DEFAULT_MAX_SIDE,
+    MAX_IMAGE_PIXELS,
     ImageError,
     prepare_image,
     to_data_url,
@@ -121,6 +125,33 @@ def test_bad_input_names_the_source(tmp_path: Path) -> None:
         prepare_image(b"not an image", source="broken.png")
     with pytest.raises(ImageError, match=r"missing\.png: cannot read image"):
         prepare_image(tmp_path / "missing.png")
+
+
+# Over Pillow's warning threshold (100 Mpx) and over twice it (its error, 400 Mpx), with
+# warnings as warnings and as errors (-W error): always our error with the size, never
+# Pillow's DecompressionBombWarning / DecompressionBombError.
+@pytest.mark.parametrize("side", [10_000, 20_000])
+@pytest.mark.parametrize("warnings_as", ["default", "error"])
+def test_decompression_bomb_is_refused_before_decoding(
+    tmp_path: Path, side: int, warnings_as: Literal["default", "error"]
+) -> None:
+    assert side * side > MAX_IMAGE_PIXELS
+    data = png_of_zeros(side, side)
+    (tmp_path / "bomb.png").write_bytes(data)
+    size = rf"{side * side:,} pixels, over the pixel limit of {MAX_IMAGE_PIXELS:,}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter(warnings_as)
+        with pytest.raises(ImageError, match=rf"^bomb\.png: image is .*{size}"):
+            prepare_image(data, source="bomb.png")
+        caught.clear()  # prepare_image may let Pillow warn (see its docstring); collection not:
+        with pytest.raises(images.ImageError, match=rf"^image 'bomb\.png' .* is .*{size}"):
+            images.check_image("bomb.png", tmp_path / "bomb.png")
+        assert not caught
+
+
+def test_images_up_to_the_pixel_limit_are_read(tmp_path: Path) -> None:
+    (tmp_path / "tall.png").write_bytes(png_of_zeros(8, MAX_IMAGE_PIXELS // 8))
+    assert images.check_image("tall.png", tmp_path / "tall.png").height == MAX_IMAGE_PIXELS // 8
 
 
 def test_box_mapping_back_to_original() -> None:

@@ -112,3 +112,53 @@ def test_ctrl_c_stops_calls_keeps_answers_and_the_rerun_resumes(tmp_path: Path) 
         assert rerun.returncode == 0, rerun.stdout
         assert f"{CASES} passed" in rerun.stdout
         assert server.request_count == CASES - recorded
+
+
+def test_kill_9_of_the_xdist_controller_loses_no_answer_and_repeats_no_call(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    with FakeVLMServer(answer="yes", latency=0.5) as server:
+        make_project(tmp_path, server.openai_base_url)
+        proc = subprocess.Popen(
+            pytest_cmd("-n", "2"),
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # the workers outlive the controller, as after kill -9
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while server.request_count < 2 * CONCURRENCY:
+                assert proc.poll() is None
+                assert time.monotonic() < deadline, "no calls within 60 s"
+                time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGKILL)
+            at_kill = server.request_count
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        # The orphaned workers finish the calls on the wire, record them and issue no more.
+        time.sleep(3)
+        answered = [r.prompt for r in server.requests]
+        assert len(answered) <= at_kill + CONCURRENCY, (at_kill, len(answered))
+        assert len(answered) < CASES
+        recorded = len(list((tmp_path / "cache").rglob("*.json")))
+        assert recorded == len(answered)  # every answer paid for is in the cache
+
+        server.clear()
+        rerun = subprocess.run(
+            pytest_cmd("-n", "2"),
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert rerun.returncode == 0, rerun.stdout
+        assert f"{CASES} passed" in rerun.stdout
+        repeated = {r.prompt for r in server.requests} & set(answered)
+        assert not repeated
+        assert server.request_count == CASES - recorded

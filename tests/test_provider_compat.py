@@ -162,3 +162,12 @@ def test_timeout_malformed_and_refused(server: FakeVLMServer) -> None:
     gone = spec(None, base_url=url)
     with pytest.raises(ProviderError, match=r"^connection error.*after 2 attempts$"):
         OpenAICompatProvider(gone, policy=FAST).complete(request(gone))
+
+
+@pytest.mark.parametrize("kind", ["reset", "truncated"])
+def test_a_reset_or_cut_connection_is_retried(server: FakeVLMServer, kind: str) -> None:
+    model = spec(server)
+    server.add_fault(kind)  # type: ignore[arg-type]
+    out = OpenAICompatProvider(model, policy=FAST).complete(request(model, max_attempts=2))
+    assert out.attempts == 2
+    assert server.request_count == 2

@@ -255,3 +255,11 @@ def test_one_provider_shared_by_32_threads(server: FakeVLMServer) -> None:
         outs = list(pool.map(lambda i: p.complete(request(model, prompt=f"cat {i}")), range(32)))
     assert [o.text for o in outs] == ["a cat"] * 32
     assert server.request_count == 32
+
+
+@pytest.mark.parametrize("kind", ["reset", "truncated"])
+def test_a_reset_or_cut_connection_is_retried(server: FakeVLMServer, kind: str) -> None:
+    server.add_fault(kind)  # type: ignore[arg-type]
+    out = provider().complete(request(spec(), max_attempts=2))
+    assert out.attempts == 2
+    assert server.request_count == 2

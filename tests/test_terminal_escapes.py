@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 HOSTILE = "\x1b[2J\x1b[1;32mALL TESTS PASSED\x1b[0m \x9b31m \u202edetcelfer\u202c \x07"
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
-# YAML double-quoted strings: "\e" is ESC, "\u202e" the right-to-left override.
+# YAML double-quoted strings: "\e" is ESC, "\u202e" the right-to-left override. A category
+# may not hold control characters (refused at collection), a bidi override it may.
 EVAL = """\
-category: "\\e[2J\\e[31mPWNED \\u202eCat"
+category: "PWNED \\u202eCat"
 task: vqa
 cases:
   - id: label
@@ -95,7 +96,7 @@ def test_run_output_holds_no_raw_escape(project: pytest.Pytester, xdist_args: li
     # Shown, not dropped: the wrong answer, the server's message, the category, the case id.
     assert "\\x1b[2J\\x1b[1;32mALL TESTS PASSED\\x1b[0m \\x9b31m \\u202edetcelfer" in out
     assert "errors: local-err: 1 x " in out
-    assert "\\x1b[2J\\x1b[31mPWNED \\u202eCat" in out
+    assert "PWNED \\u202eCat" in out
     assert "bad\\x1b[2Jid" in out
     assert "Model \\x1b[2J" in out  # the display name, above the catalog name
     # The data keeps the original text: only what is printed is escaped.

@@ -34,7 +34,7 @@ from pytest_visionevals.assertions.boxparse import (
     point_to_pixels,
 )
 from pytest_visionevals.assertions.matching import MatchResult, iou, match_boxes
-from pytest_visionevals.assertions.text import shorten
+from pytest_visionevals.untrusted import shorten
 
 if TYPE_CHECKING:
     from pytest_visionevals.params import BoxFormat

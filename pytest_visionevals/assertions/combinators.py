@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_visionevals.assertions.base import AnswerContext, Assertion, Verdict
 from pytest_visionevals.assertions.registry import ExpectError
+from pytest_visionevals.untrusted import short_repr
 
 if TYPE_CHECKING:
     from pytest_visionevals.assertions.registry import AssertionRegistry
@@ -21,7 +22,7 @@ def _weight(value: Any, allowed: set[str], path: str) -> float:
         )
     weight = value.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-        raise ExpectError(f"{path}.weight", f"expected a number >= 0 (got {weight!r})")
+        raise ExpectError(f"{path}.weight", f"expected a number >= 0 (got {short_repr(weight)})")
     return float(weight)
 
 

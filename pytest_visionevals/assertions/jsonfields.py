@@ -30,7 +30,7 @@ from pytest_visionevals.assertions.base import AnswerContext, Assertion, Verdict
 from pytest_visionevals.assertions.jsonextract import extract_json
 from pytest_visionevals.assertions.numparse import format_number
 from pytest_visionevals.assertions.registry import ExpectError
-from pytest_visionevals.assertions.text import shorten
+from pytest_visionevals.untrusted import shorten
 
 if TYPE_CHECKING:
     from pytest_visionevals.assertions.registry import AssertionRegistry

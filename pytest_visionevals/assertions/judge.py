@@ -27,7 +27,7 @@ from pytest_visionevals.assertions.base import (
     Verdict,
 )
 from pytest_visionevals.assertions.jsonextract import extract_json
-from pytest_visionevals.assertions.text import shorten
+from pytest_visionevals.untrusted import shorten
 
 PROMPT_TEMPLATE = """You are grading an answer given by a vision-language model.
 Look at the image(s), the question and the answer, then grade the answer against the rubric.

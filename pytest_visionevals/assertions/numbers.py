@@ -20,7 +20,7 @@ from pytest_visionevals.assertions.numparse import (
     format_number,
     parse_single_number,
 )
-from pytest_visionevals.assertions.text import shorten
+from pytest_visionevals.untrusted import shorten
 
 # Unit aliases -> (canonical unit, factor to the dimension's base unit).
 _UNIT_TABLE: dict[str, tuple[str, str, float]] = {}

@@ -35,7 +35,7 @@ from pytest_visionevals.assertions.normalize import (
     strip_markdown,
     unicode_clean,
 )
-from pytest_visionevals.assertions.text import shorten
+from pytest_visionevals.untrusted import shorten
 
 _QUOTED = re.compile(r'"([^"]+)"')
 _INTRO = re.compile(r"(?i)\b(?:reads?|says?|text|written|states?|shows?|transcri\w*|label)\b")

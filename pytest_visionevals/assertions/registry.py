@@ -13,14 +13,20 @@ has a complete example class).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import ValidationError
 
 from pytest_visionevals.assertions.base import Assertion
+from pytest_visionevals.untrusted import short_repr
+from pytest_visionevals.validation import describe_validation
 
 ENTRY_POINT_GROUP = "pytest_visionevals.assertions"
+MAX_EXPECT_DEPTH = 32  # nested expect values (all / any / not / json fields) per case
+
+_depth: ContextVar[int] = ContextVar("expect_depth", default=0)
 
 
 class ExpectError(Exception):
@@ -76,6 +82,16 @@ class AssertionRegistry:
     # -- parsing ---------------------------------------------------------------------
     def parse(self, raw: Any, path: str = "expect") -> Assertion:
         """Turn an ``expect`` value into one Assertion (an ``all`` when several)."""
+        depth = _depth.get()
+        if depth >= MAX_EXPECT_DEPTH:  # a deep or self-containing value, not a real case
+            raise ExpectError(path, f"assertions nested more than {MAX_EXPECT_DEPTH} levels deep")
+        token = _depth.set(depth + 1)
+        try:
+            return self._parse(raw, path)
+        finally:
+            _depth.reset(token)
+
+    def _parse(self, raw: Any, path: str) -> Assertion:
         from pytest_visionevals.assertions.combinators import AllOf
 
         if isinstance(raw, list):
@@ -96,7 +112,8 @@ class AssertionRegistry:
         if type_name not in self._types:
             raise ExpectError(
                 path,
-                f"unknown assertion type {type_name!r}; valid types: {', '.join(self.names())}",
+                f"unknown assertion type {short_repr(type_name)}; "
+                f"valid types: {', '.join(self.names())}",
             )
         cls = self._types[type_name]
         custom = getattr(cls, "parse_value", None)
@@ -116,8 +133,10 @@ class AssertionRegistry:
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = list(err["loc"])
+            allowed = ", ".join(sorted(f for f in cls.model_fields if f != "weight"))
+            loc, msg = describe_validation(
+                exc, f"unknown field; {type_name} accepts: {allowed}, weight"
+            )
             if (
                 base is path
                 and cls.shorthand is not None
@@ -127,12 +146,6 @@ class AssertionRegistry:
                 and loc[0] == cls.shorthand
             ):
                 loc = loc[1:]
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(sorted(f for f in cls.model_fields if f != "weight"))
-                msg = f"unknown field; {type_name} accepts: {allowed}, weight"
-            elif "input" in err and err["type"] != "missing":
-                msg = f"{msg} (got {err['input']!r})"
             raise ExpectError(_join(path, loc), msg) from None
 
 

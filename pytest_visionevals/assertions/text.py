@@ -22,14 +22,7 @@ from pytest_visionevals.assertions.normalize import (
     unicode_clean,
     words_pattern,
 )
-
-_SHOW = 200
-
-
-def shorten(text: str, limit: int = _SHOW) -> str:
-    """The answer as shown in explanations: one line, at most ``limit`` characters."""
-    one = " ".join(text.split())
-    return one if len(one) <= limit else one[: limit - 1] + "…"
+from pytest_visionevals.untrusted import shorten
 
 
 def _verdict(ok: bool, explanation: str, parsed: object = None) -> Verdict:

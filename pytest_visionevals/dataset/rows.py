@@ -23,7 +23,6 @@ from pytest_visionevals.cases import (
     CaseSpec,
     EvalFileError,
     RowError,
-    _describe_validation,
     _path_str,
     _split_expect_path,
     build_case,
@@ -40,6 +39,7 @@ from pytest_visionevals.dataset.templates import (
     origin_of,
 )
 from pytest_visionevals.images import LazyImage, is_url
+from pytest_visionevals.validation import describe_validation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,7 +108,7 @@ class _Expander:
                 )
                 return case
             except ValidationError as exc:
-                loc, msg = _describe_validation(exc)
+                loc, msg = describe_validation(exc)
                 field = _path_str(loc)
             except CaseProblem as exc:
                 msg, field = exc.message, _path_str(exc.loc)

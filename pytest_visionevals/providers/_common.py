@@ -10,6 +10,7 @@ from pytest_visionevals.calls import Completion, Usage
 from pytest_visionevals.providers.base import ProviderError
 from pytest_visionevals.providers.retry import retry_after_from_headers
 from pytest_visionevals.redaction import redact, scrub
+from pytest_visionevals.untrusted import shorten
 
 if TYPE_CHECKING:
     from pytest_visionevals.models import ModelSpec
@@ -32,11 +33,6 @@ def is_retryable_status(status: int) -> bool:
     return status in RETRYABLE_STATUS or 500 <= status <= 599
 
 
-def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def body_message(body: object) -> str | None:
     """The human message of an error body (OpenAI or Google shape), if any."""
     if isinstance(body, Mapping):
@@ -57,7 +53,7 @@ def http_error(
     """A ProviderError for an HTTP error status, retryable for 408/409/429/5xx."""
     reason = f"HTTP {status}"
     if message:
-        reason += f" ({shorten(redact(message, secrets))})"
+        reason += f" ({shorten(redact(message, secrets), MAX_MESSAGE)})"
     retryable = is_retryable_status(status)
     return ProviderError(
         reason,
@@ -71,7 +67,9 @@ def timeout_error(timeout_s: float) -> ProviderError:
 
 
 def connection_error(detail: str, secrets: Iterable[str | None]) -> ProviderError:
-    return ProviderError(f"connection error: {shorten(redact(detail, secrets))}", retryable=True)
+    return ProviderError(
+        f"connection error: {shorten(redact(detail, secrets), MAX_MESSAGE)}", retryable=True
+    )
 
 
 def malformed_error(detail: str, secrets: Iterable[str | None]) -> ProviderError:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from google.genai import types
 
 from pytest_visionevals.calls import Completion
-from pytest_visionevals.providers._common import shorten
+from pytest_visionevals.providers._common import MAX_MESSAGE
 from pytest_visionevals.providers.base import (
     BatchAnswer,
     BatchLine,
@@ -31,6 +31,7 @@ from pytest_visionevals.providers.base import (
 )
 from pytest_visionevals.providers.google import GoogleProvider, google_error, parse_response
 from pytest_visionevals.redaction import redact, scrub
+from pytest_visionevals.untrusted import shorten
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -156,7 +157,7 @@ class GoogleBatchAPI:
         secrets = self.provider.secrets()
         if r.error is not None:
             # A google.rpc.Status: its code may be gRPC's, not HTTP's; say it as it is.
-            message = shorten(redact(r.error.message or "no message", secrets))
+            message = shorten(redact(r.error.message or "no message", secrets), MAX_MESSAGE)
             return BatchAnswer(cid, error=f"error {r.error.code}: {message}")
         if r.response is None:
             return BatchAnswer(cid, error="neither a response nor an error", unexecuted=True)

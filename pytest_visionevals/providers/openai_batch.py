@@ -22,7 +22,12 @@ import pydantic
 from openai.types.responses import Response
 
 from pytest_visionevals.calls import Completion
-from pytest_visionevals.providers._common import body_message, http_error, malformed_error, shorten
+from pytest_visionevals.providers._common import (
+    MAX_MESSAGE,
+    body_message,
+    http_error,
+    malformed_error,
+)
 from pytest_visionevals.providers.base import (
     BatchAnswer,
     BatchLine,
@@ -37,6 +42,7 @@ from pytest_visionevals.providers.openai_responses import (
     parse_response,
 )
 from pytest_visionevals.redaction import redact, scrub
+from pytest_visionevals.untrusted import shorten
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -209,6 +215,6 @@ class OpenAIBatchAPI:
             return BatchAnswer(cid, error=failed.reason)
         if isinstance(error, dict):
             kind = str(error.get("code") or "error")
-            message = shorten(redact(body_message(error) or kind, secrets))
+            message = shorten(redact(body_message(error) or kind, secrets), MAX_MESSAGE)
             return BatchAnswer(cid, error=f"{kind}: {message}", unexecuted=kind in _UNEXECUTED)
         return BatchAnswer(cid, error="a result line with neither a response nor an error")

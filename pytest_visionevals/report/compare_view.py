@@ -11,11 +11,11 @@ cursor, recolour the terminal or hide text.
 from __future__ import annotations
 
 import dataclasses
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_visionevals.report.charts import charts_html
 from pytest_visionevals.report.format import (
     FACT_HEADERS,
     PALETTE,
@@ -38,32 +38,20 @@ from pytest_visionevals.report.html import (
     points_in_verdict,
     verdict_checks,
 )
+from pytest_visionevals.scoring import Scorecard
+from pytest_visionevals.untrusted import printable
 
 if TYPE_CHECKING:
     from pytest_visionevals.compare import CompareRun, ModelAnswer
 
 GAP = "  "
 MIN_ANSWER = 16
-_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
 # -- the terminal ---------------------------------------------------------------------------
 def terminal_safe(text: str) -> str:
     """One line, control and format characters (ESC, bidi overrides...) shown escaped."""
-    out = []
-    for ch in " ".join(text.split()):
-        if unicodedata.category(ch) in _ESCAPED_CATEGORIES:
-            code = ord(ch)
-            out.append(
-                f"\\x{code:02x}"
-                if code < 0x100
-                else f"\\u{code:04x}"
-                if code < 0x10000
-                else f"\\U{code:08x}"
-            )
-        else:
-            out.append(ch)
-    return "".join(out)
+    return printable(" ".join(text.split()))
 
 
 def _fit(text: str, width: int) -> str:
@@ -276,6 +264,10 @@ def render_html(run: CompareRun, title: str = "visionevals compare") -> str:
     colours = model_colours(run.models)
     cases = case_views(run, colours)
     expect: Any = run.expect_raw
+    charts = ""
+    if run.scored and len(run.images) > 1:
+        # Several scored cases: the report's score / cost / latency charts.
+        charts = charts_html(Scorecard.build(run.results(), run.models), id_prefix="compare")
     return (
         environment()
         .get_template("compare.html.j2")
@@ -295,6 +287,7 @@ def render_html(run: CompareRun, title: str = "visionevals compare") -> str:
             expected_colour=EXPECTED_COLOUR,
             has_expected=any(c.expected for c in cases),
             cases=cases,
+            charts=charts,
         )
     )
 

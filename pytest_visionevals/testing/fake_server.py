@@ -30,6 +30,8 @@ import argparse
 import json
 import re
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -42,7 +44,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pytest_visionevals.testing.fake_batches import BatchFinal, BatchScript, BatchStore, FakeBatch
 
-FaultKind = Literal["429", "500", "status", "malformed", "hang"]
+FaultKind = Literal["429", "500", "status", "malformed", "hang", "reset", "truncated"]
 # The last two: the batch APIs' own routes (files, batches), not model calls.
 Api = Literal["responses", "chat", "gemini", "batches", "gemini-batch"]
 MODEL_APIS: tuple[str, ...] = ("responses", "chat", "gemini")
@@ -61,11 +63,14 @@ class Fault:
 
     ``kind``: ``"429"`` (with ``Retry-After`` when ``retry_after`` is set), ``"500"``,
     ``"status"`` (any ``status`` code, e.g. 400 or 401), ``"malformed"`` (200 with a
-    truncated JSON body), ``"hang"`` (never answers; the client must time out).
+    truncated JSON body), ``"hang"`` (never answers; the client must time out),
+    ``"reset"`` (the connection is closed with a TCP reset, no response), ``"truncated"``
+    (a 200 whose body stops before its Content-Length, then the connection closes).
     ``path`` / ``model`` / ``prompt``: only requests whose path contains ``path`` / whose
     model equals ``model`` / whose prompt contains ``prompt`` match (``None`` = any).
     ``batch``: False (default) for direct calls only; True for requests inside a batch
-    only, where 429 / 500 / status become that request's error in the batch's results.
+    only, where every kind but ``hang`` becomes that request's error (429, or 500 for
+    the connection faults) in the batch's results.
     """
 
     kind: FaultKind
@@ -114,10 +119,13 @@ class RecordedRequest:
     images: int  # image parts in the request
     received_at: float = field(default_factory=time.monotonic)
     in_batch: bool = False  # carried by a batch (``FakeVLMServer.batch_requests``)
+    answered: bool = False  # a 200 answer was written out in full
 
 
 AnswerSpec = str | Mapping[str, str] | Callable[[RecordedRequest], str]
 ResponseHook = Callable[[RecordedRequest, dict[str, Any]], dict[str, Any]]
+# Decides a fault per request (e.g. a seeded random share of them); None: answer normally.
+FaultHook = Callable[[RecordedRequest], "Fault | None"]
 
 
 class _Server(ThreadingHTTPServer):
@@ -153,6 +161,7 @@ class FakeVLMServer:
         hang_s: float = 60.0,
         response_hook: ResponseHook | None = None,
         batch_delay: float = 0.0,
+        fault_hook: FaultHook | None = None,
     ) -> None:
         self.answer: AnswerSpec | None = answer
         self.batch_delay = batch_delay
@@ -162,6 +171,7 @@ class FakeVLMServer:
         self.thought_text = thought_text
         self.hang_s = hang_s
         self.response_hook = response_hook
+        self.fault_hook = fault_hook
         self._host = host
         self._port = port
         self._lock = threading.Lock()
@@ -332,7 +342,7 @@ class FakeVLMServer:
             for i, fault in enumerate(self._faults):
                 if fault.matches(req.path, req.model, req.prompt):
                     return self._faults.pop(i)
-        return None
+        return self.fault_hook(req) if self.fault_hook is not None else None
 
     def _record_batch_requests(self, reqs: list[RecordedRequest]) -> None:
         with self._lock:
@@ -675,7 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = _gemini_body(model, text, owner.usage, owner.thought_text)
         if owner.response_hook is not None:
             payload = owner.response_hook(req, payload)
-        self._send_json(200, payload)
+        req.answered = self._send_json(200, payload)
 
     def _apply_fault(self, fault: Fault, api: Api) -> bool:
         """Send the fault's response; False when the request should be answered normally."""
@@ -687,6 +697,20 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "malformed":
             self._send_raw(200, b'{"id": "truncated", "output": [', "application/json")
             return True
+        if fault.kind == "reset":
+            # SO_LINGER 0: close() sends RST, as a crashed proxy or load balancer does.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return True
+        if fault.kind == "truncated":
+            body = json.dumps({"id": "cut", "output": [{"type": "message"}] * 20}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return True
         status = {"429": 429, "500": 500}.get(fault.kind, fault.status or 500)
         extra = {}
         if fault.retry_after is not None:
@@ -696,12 +720,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, _error_body(api, status, message), extra)
         return True
 
-    def _send_json(self, status: int, payload: Any, extra: Mapping[str, str] | None = None) -> None:
-        self._send_raw(status, json.dumps(payload).encode(), "application/json", extra)
+    def _send_json(self, status: int, payload: Any, extra: Mapping[str, str] | None = None) -> bool:
+        return self._send_raw(status, json.dumps(payload).encode(), "application/json", extra)
 
     def _send_raw(
         self, status: int, data: bytes, ctype: str, extra: Mapping[str, str] | None = None
-    ) -> None:
+    ) -> bool:
+        """Write a response; False when the client was gone."""
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -710,8 +735,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (timeout); nothing to do
+            return False
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
