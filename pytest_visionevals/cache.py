@@ -38,11 +38,14 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pytest_visionevals.calls import Completion, Request, Usage
 from pytest_visionevals.providers.endpoints import recording_scope
 from pytest_visionevals.redaction import known_secrets, scrub
+
+if TYPE_CHECKING:
+    from pytest_visionevals.models import ModelSpec
 
 RecordMode = Literal["none", "once", "new_episodes", "all"]
 RECORD_MODES: tuple[str, ...] = get_args(RecordMode)
@@ -128,6 +131,7 @@ def completion_to_dict(completion: Completion) -> dict[str, Any]:
         "cost_usd": completion.cost_usd,
         "endpoint": completion.endpoint,
         "raw": completion.raw,
+        "batch_id": completion.batch_id,
     }
 
 
@@ -148,6 +152,7 @@ def completion_from_dict(data: dict[str, Any]) -> Completion:
         replayed=True,
         endpoint=data.get("endpoint"),
         raw=data.get("raw"),
+        batch_id=data.get("batch_id"),
     )
 
 
@@ -257,15 +262,20 @@ class ResponseCache:
         key: RequestKey,
         completion: Completion,
         *,
-        request: Request,
+        request: Request | None = None,
+        model: ModelSpec | None = None,
         job_key: str = "",
         label: str = "",
     ) -> Path | None:
-        """Record a successful, non-empty answer; returns its path (None if not stored)."""
+        """Record a successful, non-empty answer; returns its path (None if not stored).
+
+        ``request`` (or, for a batch answer collected without it, ``model``) names the
+        model whose keys are scrubbed from the payload.
+        """
         if not completion.text.strip():
             return None
         data = completion_to_dict(completion)
-        data["raw"] = scrub(data["raw"], known_secrets(request.model))
+        data["raw"] = scrub(data["raw"], known_secrets(request.model if request else model))
         entry = {
             "format": CACHE_FORMAT,
             "digest": key.digest,
@@ -276,7 +286,7 @@ class ResponseCache:
             "completion": data,
         }
         path = self.path_for(model_name, key.digest)
-        _atomic_write_json(path, entry)
+        atomic_write_json(path, entry)
         with self._lock:
             index = self._index.get(model_dirname(model_name))
             if index is not None:
@@ -376,7 +386,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
+def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON to a temporary file beside ``path`` and rename it into place."""
     # Encoded in one go and written once: json.dump streams many small writes.
     text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True)
     try:

@@ -76,6 +76,9 @@ class Completion:
     replayed: bool = False  # answered from the response cache
     endpoint: str | None = None  # where the answer came from (recorded there, if replayed)
     raw: dict[str, Any] | None = None  # provider payload, builtins only, never secrets
+    # The provider batch that answered it (--vision-batch): priced at batch prices, and
+    # without a per-request latency of its own.
+    batch_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ Each job goes through the response cache, the shared budget and rate limits. Not
 here imports pytest.
 
 Per job, in two stages. Lookup, on one thread, in run order: build the request -> cache
-lookup (per record mode). A replayed answer ends there; the rest go on to the call stage,
+lookup (per record mode). A replayed answer ends there, and so does a request that this
+run's provider batches left unanswered (``batch_ledger``, ``--vision-batch``: an error,
+never a second, full-price call); the rest go on to the call stage,
 on up to ``concurrency`` threads: credentials -> budget -> rate limit -> call -> cost ->
 record. Replays are CPU work under one GIL: dozens of threads doing them at once spent
 more on contention than on the work. Whatever goes wrong ends as a CallOutcome (error or
@@ -42,6 +44,7 @@ from pytest_visionevals.providers.base import MissingCredentials, Provider, Prov
 from pytest_visionevals.providers.endpoints import endpoint
 
 if TYPE_CHECKING:
+    from pytest_visionevals.batch import BatchLedger
     from pytest_visionevals.calls import Request
     from pytest_visionevals.ratelimit import Budget, RateLimiter
 
@@ -138,6 +141,8 @@ class Engine:
         self._stop_reason: str | None = None
         self._budget_reason: str | None = None
         self._closed = False
+        # Batch mode: what this run's batches left unanswered (set before items run).
+        self.batch_ledger: BatchLedger | None = None
 
     # -- scheduling -------------------------------------------------------------------------
     def prefetch(self, jobs: Sequence[CallJob], start: int = 0) -> None:
@@ -442,8 +447,14 @@ class Engine:
                 with self._lock:  # said on the item's result once it is answered again
                     self._warnings[job.key] = f"{exc}; called again and re-recorded"
                 return None, request, key
+            ledger = self.batch_ledger
             if cached is not None:
+                if ledger is not None and ledger.answered_now(spec.name, key.digest):
+                    cached.replayed = False  # this run's batch paid for it: not a replay
                 return CallOutcome("ok", cached, request=request), request, key
+            why = ledger.unanswered(spec.name, key.digest) if ledger is not None else None
+            if why is not None:  # it went through a batch: never called again directly
+                return CallOutcome("error", reason=why, request=request), request, key
             if mode == "none":
                 msg = self.cache.missing_message(
                     spec.name, key, job_key=job.key, label=job.label, mode=mode

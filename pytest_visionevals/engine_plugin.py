@@ -7,6 +7,11 @@ not run yet (``WorkerInteractor.torun``). ``--vision-concurrency`` is the total 
 run: under ``-n W`` each worker gets its share (``worker_share``), so the workers together
 keep at most that many calls in flight; rate limits and the budget are shared through
 SQLite.
+
+Batch mode (``--vision-batch``, docs/batch.md): before the first item of the process runs,
+the batch step (``batch.BatchRunner``) submits, polls and collects the run's batches, in
+one process only (``batch.lead_or_wait``), and hands the engine the ledger of what they
+left unanswered; the items then score as replays.
 """
 
 from __future__ import annotations
@@ -15,18 +20,29 @@ import contextlib
 import dataclasses
 import os
 import sys
+import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_visionevals import xdist_compat
+from pytest_visionevals.batch import (
+    BatchLedger,
+    BatchRunner,
+    BatchStore,
+    RunSummary,
+    lead_or_wait,
+    process_run_id,
+)
 from pytest_visionevals.cache import (
     RecordMode,
     ResponseCache,
 )
 from pytest_visionevals.engine import Engine
-from pytest_visionevals.progress import Stats, StatusLine, combine_stats
+from pytest_visionevals.progress import Stats, StatusLine, combine_stats, format_batches
+from pytest_visionevals.providers import supports_batch
 from pytest_visionevals.ratelimit import (
     STATE_FILENAME,
     Budget,
@@ -40,9 +56,12 @@ if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
     from pathlib import Path
 
+    from pytest_visionevals.batch import BatchView
     from pytest_visionevals.calls import CallJob
 
 INTERRUPTED = "interrupted (Ctrl-C)"
+# How often the batch leader publishes its progress for the xdist controller to draw.
+_PUBLISH_S = 0.5
 # Items scanned ahead per prefetch, in multiples of the concurrency (bounds the per-item
 # cost on huge suites; the engine keeps at most 4x concurrency answers ahead anyway).
 _SCAN_FACTOR = 8
@@ -91,6 +110,17 @@ class EnginePlugin:
         # their sum (workers draw nothing; their reports carry the figures).
         self._worker_stats: dict[str, Stats] = {}
         self._controller_line: StatusLine | None = None
+        # Batch mode: done once per process, before its first item.
+        self.batch = opts.batch and self.record_mode != "none"
+        self._batch_started = False
+        self.batch_summary: RunSummary | None = None
+        self._batch_reported = False
+        # On the xdist controller: a thread drawing the leader's batch progress until
+        # the first item is reported (no report arrives while batches run).
+        self._batch_watch: threading.Thread | None = None
+        self._batch_watch_stop = threading.Event()
+        self._batch_draw_lock = threading.Lock()
+        self._batch_watch_line: StatusLine | None = None
 
     # -- the engine -------------------------------------------------------------------------
     @property
@@ -164,6 +194,9 @@ class EnginePlugin:
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
+        if self.batch and not self._batch_started:
+            self._batch_started = True
+            self._batch_step(item.session)
         # While every slot is busy, finished calls refill from the list given last time;
         # rebuilding it for every item would cost O(lookahead) per item for nothing.
         if self.engine.has_room():
@@ -194,6 +227,17 @@ class EnginePlugin:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        summary = self.batch_summary
+        if (
+            summary is not None
+            and not self._batch_reported
+            and report.when == "teardown"
+            and getattr(item, "vision_job", None) is not None
+        ):
+            # Once per process: the batches reach the reporting plugin (the controller's
+            # under xdist) on a report, as results do.
+            self._batch_reported = True
+            report.vision_batches = summary.report_dict()  # type: ignore[attr-defined]
         # In an xdist worker, the last report of each eval item carries the worker's call
         # stats to the controller, which draws the status line for the whole run.
         engine = self._engine
@@ -210,6 +254,7 @@ class EnginePlugin:
     # The line is erased before pytest writes an item's progress (start, report, "[ 42%]")
     # and drawn again after it, so the two never overlap.
     def _erase_line(self) -> None:
+        self._stop_batch_watch()
         if self._controller_line is not None:
             self._controller_line.clear()
 
@@ -254,6 +299,8 @@ class EnginePlugin:
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         # Innermost wrapper: erased before the terminal reporter writes the final "[100%]".
+        if self.batch and self.show_progress and xdist_compat.is_controller(self.config):
+            self._start_batch_watch()
         try:
             return (yield)
         finally:
@@ -301,6 +348,116 @@ class EnginePlugin:
             self._engine.close()
         if self._state is not None:
             self._state.close()
+
+    # -- batch mode -------------------------------------------------------------------------
+    def _batch_step(self, session: pytest.Session) -> None:
+        """Submit, poll and collect the run's batches (one process), then hand the engine
+        the ledger of what they left unanswered."""
+        items = session.items
+        jobs = [j for it in items if (j := getattr(it, "vision_job", None)) is not None]
+        if not any(supports_batch(j.model) for j in jobs):
+            return
+        engine = self.engine
+        if engine.budget is not None and engine.budget.exhausted_reason() is not None:
+            return  # nothing may be spent: the engine skips the items, saying why
+        opts = self.config.stash[SESSION_KEY].options
+        store = BatchStore.for_cache(self.cache_dir)
+        line = None
+        if self.show_progress:
+            line = StatusLine(self._write_terminal, self._terminal_room)
+
+        published = [0.0]
+
+        def show(views: Sequence[BatchView], elapsed_s: float) -> None:
+            if line is not None:
+                line.show_text(format_batches(views, elapsed_s))
+            elif self.is_worker and time.monotonic() - published[0] >= _PUBLISH_S:
+                # The controller draws the line of an xdist run (see _watch_batches).
+                published[0] = time.monotonic()
+                store.write_progress(format_batches(views, elapsed_s))
+
+        def wait(started: float) -> None:
+            # Another process leads (an xdist worker: it publishes the progress; another
+            # run sharing the cache: it holds the lock). Said here, never published.
+            if line is not None:
+                line.show_text(format_batches([], time.monotonic() - started))
+
+        def lead() -> RunSummary:
+            if not self.is_worker:
+                # The calls of models without a batch API go out while the batches run.
+                engine.prefetch([j for j in jobs if not supports_batch(j.model)])
+            runner = BatchRunner(
+                engine.cache or ResponseCache(self.cache_dir),
+                store,
+                record_mode=self.record_mode,
+                max_requests=opts.batch_size,
+                poll_s=opts.batch_poll_s,
+                timeout_s=opts.batch_timeout_s,
+                progress=show,
+                on_cost=engine.budget.add if engine.budget is not None else None,
+            )
+            return runner.run(jobs)
+
+        workerinput = getattr(self.config, "workerinput", None)
+        run_id = str(workerinput["testrunuid"]) if workerinput else process_run_id()
+        started = time.monotonic()
+        try:
+            summary = lead_or_wait(store, run_id, lead, waiting=lambda: wait(started))
+        except KeyboardInterrupt:
+            if line is not None:
+                line.clear()
+                line = None
+            if not self.is_worker:
+                self._write_terminal(
+                    "\nvision batches: interrupted; every batch submitted is recorded in "
+                    f"{store.root}: re-run with the same options to collect them\n"
+                )
+            raise
+        except Exception as exc:  # never fall back to full-price direct calls silently
+            reason = f"the batch step failed: {type(exc).__name__}: {exc}"
+            summary = RunSummary(problems=[reason])
+            models = {j.model.name for j in jobs if supports_batch(j.model)}
+            engine.batch_ledger = BatchLedger(summary, failed_models=models)
+        else:
+            engine.batch_ledger = BatchLedger(summary)
+        finally:
+            if line is not None:
+                line.clear()
+        self.batch_summary = summary
+
+    def _start_batch_watch(self) -> None:
+        since = time.time()
+        self._batch_watch_line = StatusLine(self._write_raw, self._terminal_room)
+        self._batch_watch_stop.clear()
+        self._batch_watch = threading.Thread(
+            target=self._watch_batches, args=(since,), daemon=True, name="visionevals-batches"
+        )
+        self._batch_watch.start()
+
+    def _watch_batches(self, since: float) -> None:
+        store = BatchStore.for_cache(self.cache_dir)
+        line = self._batch_watch_line
+        while not self._batch_watch_stop.wait(_PUBLISH_S):
+            text = store.read_progress(since)
+            if text is None or line is None:
+                continue
+            with self._batch_draw_lock:
+                if self._batch_watch_stop.is_set():
+                    return
+                line.show_text(text)
+
+    def _stop_batch_watch(self) -> None:
+        if self._batch_watch is None:
+            return
+        self._batch_watch_stop.set()
+        with self._batch_draw_lock:  # no drawing after this: pytest writes next
+            if self._batch_watch_line is not None:
+                self._batch_watch_line.clear()
+        self._batch_watch = None
+
+    def _write_raw(self, text: str) -> None:
+        # The controller's own thread: nothing is captured on the controller between items.
+        self.config.get_terminal_writer().write_raw(text, flush=True)
 
     # -- which items come next --------------------------------------------------------------
     def _upcoming_jobs(self, item: pytest.Item) -> tuple[list[CallJob], int]:

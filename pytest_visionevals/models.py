@@ -27,7 +27,12 @@ OVERRIDE_FILENAME = "visionevals.models.yaml"
 
 
 class Pricing(BaseModel):
-    """USD per 1M tokens. ``None`` means unknown (cost shown as unknown, never $0)."""
+    """USD per 1M tokens. ``None`` means unknown (cost shown as unknown, never $0).
+
+    Answers obtained through a provider's batch API (``--vision-batch``) are priced by
+    ``batch()``: the explicit ``batch_*`` prices, else the standard ones less
+    ``batch_discount`` (0.5 = half price), else unknown.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,6 +40,34 @@ class Pricing(BaseModel):
     cached_input: float | None = Field(default=None, ge=0)
     output: float | None = Field(default=None, ge=0)
     source: str | None = None  # where the price was read, and when
+    batch_discount: float | None = Field(default=None, ge=0, le=1)  # fraction off, batch only
+    batch_input: float | None = Field(default=None, ge=0)
+    batch_cached_input: float | None = Field(default=None, ge=0)
+    batch_output: float | None = Field(default=None, ge=0)
+    batch_source: str | None = None  # where the batch price or discount was read
+
+    def batch(self) -> Pricing:
+        """The prices of an answer obtained through the provider's batch API."""
+        if self.batch_input is not None or self.batch_output is not None:
+            return Pricing(
+                input=self.batch_input,
+                cached_input=self.batch_cached_input,
+                output=self.batch_output,
+                source=self.batch_source,
+            )
+        if self.batch_discount is None:
+            return Pricing(source=self.batch_source)  # unknown stays unknown
+        keep = 1.0 - self.batch_discount
+
+        def scaled(price: float | None) -> float | None:
+            return None if price is None else price * keep
+
+        return Pricing(
+            input=scaled(self.input),
+            cached_input=scaled(self.cached_input),
+            output=scaled(self.output),
+            source=self.batch_source,
+        )
 
 
 class RateLimit(BaseModel):
@@ -80,6 +113,9 @@ class ModelSpec(BaseModel):
     shared_recordings: bool = False
     timeout_s: float = Field(default=120.0, gt=0)
     max_attempts: int = Field(default=4, ge=1)
+    # false: never sent through the provider's batch API under --vision-batch (called
+    # directly instead). Only the openai and google providers have one.
+    batch: bool = True
     # Provider-specific switches (e.g. supports_system_instruction, json_mode for Gemma 3).
     options: dict[str, Any] = Field(default_factory=dict)
 

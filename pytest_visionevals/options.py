@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_visionevals.batch import DEFAULT_POLL_S
 from pytest_visionevals.cache import RECORD_MODES, RecordMode, parse_record_mode
 from pytest_visionevals.engine import DEFAULT_CONCURRENCY
 from pytest_visionevals.imageprep import DEFAULT_MAX_SIDE
@@ -139,6 +140,37 @@ def addoption(parser: pytest.Parser) -> None:
         help="Response cache directory (default .visionevals/cache in rootdir).",
     )
     parser.addini("vision_cache_dir", "Response cache directory.", type="string", default="")
+    # -- batch mode (docs/batch.md) ---------------------------------------------------------
+    g.addoption(
+        "--vision-batch",
+        action="store_true",
+        default=None,
+        help="Send the calls of openai and google models through the providers' batch "
+        "APIs (about half the price, answers within hours), then score the answers.",
+    )
+    parser.addini("vision_batch", "Batch mode (see --vision-batch).", type="bool", default=False)
+    g.addoption(
+        "--vision-batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="At most N requests per batch (default: the provider's limit).",
+    )
+    g.addoption(
+        "--vision-batch-poll",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"Seconds between batch status checks (default {DEFAULT_POLL_S:g}).",
+    )
+    g.addoption(
+        "--vision-batch-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Stop waiting for batches after SECONDS: their items become errors naming "
+        "the batch ids, and a re-run collects them (default: wait until they end).",
+    )
     g.addoption(
         "--vision-no-progress",
         action="store_true",
@@ -229,6 +261,11 @@ class Settings:
     cache_dir: Path = DEFAULT_CACHE_DIR
     progress: bool = True  # unless --vision-no-progress
     max_cost: float | None = None
+    # -- batch mode
+    batch: bool = False
+    batch_size: int | None = None  # requests per batch; None: the provider's limit
+    batch_poll_s: float = DEFAULT_POLL_S
+    batch_timeout_s: float | None = None  # None: wait until every batch has ended
     # -- reports
     json: Path | None = None
     jsonl: Path | None = None  # None: <work_dir>/runs/<time>.jsonl
@@ -274,6 +311,23 @@ class Settings:
         catalog = reader.path("vision_catalog", "vision_catalog")
         if catalog is not None and not catalog.is_file():
             raise OptionError(f"--vision-catalog: no such file: {catalog}")
+        batch_flag = config.getoption("vision_batch")
+        batch = bool(config.getini("vision_batch")) if batch_flag is None else bool(batch_flag)
+        batch_size = config.getoption("vision_batch_size")
+        if batch_size is not None and batch_size < 1:
+            raise OptionError(f"--vision-batch-size must be >= 1, got {batch_size}")
+        batch_poll = config.getoption("vision_batch_poll")
+        if batch_poll is not None and batch_poll <= 0:
+            raise OptionError(f"--vision-batch-poll must be > 0, got {batch_poll:g}")
+        batch_timeout = config.getoption("vision_batch_timeout")
+        if batch_timeout is not None and batch_timeout < 0:
+            raise OptionError(f"--vision-batch-timeout must be >= 0, got {batch_timeout:g}")
+        if batch and record_mode == "all":
+            raise OptionError(
+                "--vision-batch stores the batches' answers in the response cache and the "
+                "items replay them; --vision-record all never replays: use new_episodes "
+                "to record changed requests"
+            )
         return cls(
             rootdir=rootdir,
             work_dir=work_dir,
@@ -291,6 +345,10 @@ class Settings:
             cache_dir=reader.path("vision_cache_dir", "vision_cache_dir") or work_dir / "cache",
             progress=not config.getoption("vision_no_progress"),
             max_cost=max_cost,
+            batch=batch,
+            batch_size=batch_size,
+            batch_poll_s=DEFAULT_POLL_S if batch_poll is None else float(batch_poll),
+            batch_timeout_s=None if batch_timeout is None else float(batch_timeout),
             json=reader.path("vision_json"),
             jsonl=reader.path("vision_jsonl"),
             md=reader.path("vision_md"),

@@ -128,8 +128,10 @@ def _copy_call_facts(result: CaseResult, call: CallOutcome) -> None:
     result.cached_input_tokens = u.cached_input_tokens
     result.output_tokens = u.output_tokens
     result.reasoning_tokens = u.reasoning_tokens
-    result.latency_s = float(comp.latency_s)
-    result.total_time_s = float(comp.total_time_s)
+    result.batch_id = comp.batch_id
+    # A batch answer has no response time of its own (the batch took hours, not it).
+    result.latency_s = None if comp.batch_id else float(comp.latency_s)
+    result.total_time_s = None if comp.batch_id else float(comp.total_time_s)
     result.cost_usd = None if comp.cost_usd is None else float(comp.cost_usd)
     result.replayed = bool(comp.replayed)
     result.endpoint = comp.endpoint

@@ -13,8 +13,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pytest_visionevals.untrusted import printable
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
+
+    from pytest_visionevals.batch import BatchView
 
 _SAVE, _RESTORE, _ERASE = "\x1b7", "\x1b8", "\x1b[K"
 _MIN_ROOM = 24  # columns; below that the line is not drawn at all
@@ -65,6 +69,23 @@ def format_stats(stats: Stats) -> str:
     return "[vision calls: " + " | ".join(parts) + "]"
 
 
+def format_batches(views: Sequence[BatchView], elapsed_s: float) -> str:
+    """The batch step's line: each batch's state and request counts, and the time waited."""
+    parts = []
+    for v in views:
+        counts = f"{v.total} requests"
+        if v.completed is not None:
+            counts = f"{v.completed}/{v.total} done"
+            if v.failed:
+                counts += f", {v.failed} failed"
+        parts.append(f"{v.model} {v.id} {v.state} {counts}")
+    if not parts:
+        parts.append("waiting for another process's batches")
+    minutes, seconds = divmod(int(elapsed_s), 60)
+    # Batch ids and states come from the server: shown as text, never as escapes.
+    return printable("[vision batches: " + " | ".join(parts) + f" | {minutes}m{seconds:02d}s]")
+
+
 class StatusLine:
     """Draws ``format_stats`` after the cursor; ``clear`` erases it.
 
@@ -88,6 +109,10 @@ class StatusLine:
         self._visible = False
 
     def show(self, stats: Stats) -> None:
+        self.show_text(stats)
+
+    def show_text(self, what: Stats | str) -> None:
+        """Draw the call stats, or a line of its own (the batch step's)."""
         now = self._clock()
         if now - self._last < self.interval_s:
             return
@@ -95,7 +120,7 @@ class StatusLine:
         room = self._room() - 2
         if room < _MIN_ROOM:
             return
-        text = format_stats(stats)
+        text = what if isinstance(what, str) else format_stats(what)
         if len(text) > room:
             text = text[: room - 1] + "]"
         prefix = _RESTORE + _ERASE if self._visible else _SAVE

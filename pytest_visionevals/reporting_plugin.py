@@ -74,6 +74,9 @@ class ReportingPlugin:
         self.facts: dict[str, dict[str, Any]] = {}
         self.written: list[tuple[str, str]] = []  # (what, path) for the summary
         self.problems: list[str] = []
+        # --vision-batch: the run's batches by id, as the processes that ran items saw them.
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.batch_info: dict[str, Any] = {}
         self.options = config.stash[SESSION_KEY].options
         opts = self.options
         try:
@@ -146,6 +149,9 @@ class ReportingPlugin:
             return
         if report.failed:
             self.failed_nodeids.add(report.nodeid)
+        batches = getattr(report, "vision_batches", None)
+        if isinstance(batches, dict):
+            self._merge_batches(batches)
         raw = getattr(report, "vision_result", None)
         if not isinstance(raw, dict):
             return
@@ -153,6 +159,19 @@ class ReportingPlugin:
         self.vision_nodeids.add(report.nodeid)
         self.results.append(result)
         self._stream(result)
+
+    def _merge_batches(self, info: dict[str, Any]) -> None:
+        # Every xdist worker reports the same batches (they share the leader's summary).
+        for b in info.get("batches") or []:
+            if isinstance(b, dict) and b.get("id"):
+                self.batches[str(b["id"])] = b
+        for key in ("timed_out", "timeout_s"):
+            if key in info:
+                self.batch_info[key] = info[key]
+        problems = self.batch_info.setdefault("problems", [])
+        for p in info.get("problems") or []:
+            if p not in problems:
+                problems.append(p)
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         # Before -k/-m deselection: a deselected category is still a known scope.
@@ -285,7 +304,7 @@ class ReportingPlugin:
             )
 
     def _summary(self, tr: TerminalReporter) -> None:
-        if self.card is None and not self.problems:
+        if self.card is None and not self.problems and not self.batches:
             return
         tr.write_sep("=", "vision scorecard")
         if self.card is not None:
@@ -301,6 +320,10 @@ class ReportingPlugin:
                 tr.line(f"vision cache: replayed answers read from {self.options.cache_dir}")
             for warning in self.card.cache_warnings:
                 tr.line(f"pytest-visionevals: {warning}", yellow=True)
+        if self.batches or self.batch_info.get("problems"):
+            info = {**self.batch_info, "batches": list(self.batches.values())}
+            for text, colour in terminal.batch_lines(info):
+                tr.line(text, **({colour: True} if colour else {}))
         for what, path in self.written:
             tr.line(printable(f"vision report: {what} -> {path}"))
         for problem in self.problems:

@@ -66,6 +66,7 @@ class CaseResult:
     endpoint: str | None = None  # where the answer came from (recorded there, if replayed)
     cache_warning: str | None = None  # e.g. a damaged recording, called again
     attempts: int = 0
+    batch_id: str | None = None  # the provider batch that answered it (--vision-batch)
 
     @property
     def answered(self) -> bool:

@@ -232,6 +232,11 @@ class ModelSummary:
     # Answers replayed from the response cache, and the endpoints they were recorded at.
     replayed: int = 0
     replayed_from: dict[str, int] = field(default_factory=dict)
+    # Answers a provider batch gave in this run (--vision-batch), their cost at batch
+    # prices (None: unknown or none) and the batches' ids.
+    batched: int = 0
+    batch_cost_usd: float | None = None
+    batch_ids: list[str] = field(default_factory=list)
 
     @property
     def macro_average(self) -> float | None:
@@ -271,6 +276,9 @@ class ModelSummary:
             "error_reasons": dict(self.error_reasons),
             "replayed": self.replayed,
             "replayed_from": dict(self.replayed_from),
+            "batched": self.batched,
+            "batch_cost_usd": _round(self.batch_cost_usd, 9),
+            "batch_ids": list(self.batch_ids),
         }
 
 
@@ -305,6 +313,9 @@ def _summarise(model: str, results: list[CaseResult], categories: list[str]) -> 
         if r.replayed:
             where = r.endpoint or "unknown endpoint"
             replayed_from[where] = replayed_from.get(where, 0) + 1
+    # Replays of an earlier run's batch answers are replays, not this run's batch answers.
+    batched = [r for r in answered if r.batch_id and not r.replayed]
+    batch_costs = [r.cost_usd for r in batched]
     by_category = {
         name: CellStats.of(r for r in results if r.category == name) for name in categories
     }
@@ -326,6 +337,13 @@ def _summarise(model: str, results: list[CaseResult], categories: list[str]) -> 
         error_reasons=_reasons(results, "error"),
         replayed=sum(replayed_from.values()),
         replayed_from=dict(sorted(replayed_from.items())),
+        batched=len(batched),
+        batch_cost_usd=(
+            sum(float(c) for c in batch_costs if c is not None)
+            if batched and all(c is not None for c in batch_costs)
+            else None
+        ),
+        batch_ids=sorted({str(r.batch_id) for r in batched}),
     )
 
 

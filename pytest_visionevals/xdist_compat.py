@@ -61,6 +61,17 @@ def problems() -> list[str]:
     return found
 
 
+def is_controller(config: pytest.Config) -> bool:
+    """Whether this process is an xdist controller (its workers run the items).
+
+    xdist registers its ``DSession`` plugin under the name "dsession" on the controller.
+    """
+    return (
+        not hasattr(config, "workerinput")
+        and config.pluginmanager.get_plugin("dsession") is not None
+    )
+
+
 def find_worker_interactor(pluginmanager: pytest.PytestPluginManager) -> Any:
     """The worker's WorkerInteractor plugin, or None (not a worker, or another xdist)."""
     for plugin in pluginmanager.get_plugins():

@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pytest_visionevals.models import ModelSpec
-    from pytest_visionevals.providers.base import Provider
+    from pytest_visionevals.providers.base import BatchAPI, Provider
+
+# Providers whose API has a batch mode (--vision-batch).
+BATCH_PROVIDERS = ("openai", "google")
 
 _LOCK = threading.Lock()
 _CACHE: dict[str, Provider] = {}
@@ -54,6 +57,29 @@ def make_provider(spec: ModelSpec) -> Provider:
         return provider
 
 
+def supports_batch(spec: ModelSpec) -> bool:
+    """Whether ``--vision-batch`` sends this model's calls through its batch API."""
+    return spec.batch and spec.provider in BATCH_PROVIDERS
+
+
+def make_batch_api(spec: ModelSpec) -> BatchAPI:
+    """The batch API of a model (``supports_batch``), built on its provider instance."""
+    provider = make_provider(spec)
+    if spec.provider == "openai":
+        from pytest_visionevals.providers.openai_batch import OpenAIBatchAPI
+        from pytest_visionevals.providers.openai_responses import OpenAIResponsesProvider
+
+        assert isinstance(provider, OpenAIResponsesProvider)
+        return OpenAIBatchAPI(spec, provider)
+    if spec.provider == "google":
+        from pytest_visionevals.providers.google import GoogleProvider
+        from pytest_visionevals.providers.google_batch import GoogleBatchAPI
+
+        assert isinstance(provider, GoogleProvider)
+        return GoogleBatchAPI(spec, provider)
+    raise ValueError(f"model {spec.name!r}: provider {spec.provider!r} has no batch API")
+
+
 def clear_provider_cache() -> None:
     """Forget cached providers (tests that swap endpoints or keys)."""
     with _LOCK:
@@ -77,4 +103,11 @@ def close_providers() -> None:
                 close()
 
 
-__all__ = ["clear_provider_cache", "close_providers", "make_provider"]
+__all__ = [
+    "BATCH_PROVIDERS",
+    "clear_provider_cache",
+    "close_providers",
+    "make_batch_api",
+    "make_provider",
+    "supports_batch",
+]

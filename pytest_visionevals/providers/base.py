@@ -6,9 +6,12 @@ the SDK clients simple and lets pytest's sequential protocol wait on futures.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pytest_visionevals.calls import Completion, Request
 
 
@@ -49,3 +52,71 @@ class Provider(Protocol):
 
     def complete(self, request: Request) -> Completion:
         """Make the call (with retries) or raise ProviderError."""
+
+
+# -- batch APIs (--vision-batch) --------------------------------------------------------------
+# A provider's batch API takes many requests at once and answers them within hours at a
+# lower price. The batch module (``pytest_visionevals.batch``) groups, submits, records
+# and polls; the classes behind this contract only speak their API.
+
+BatchState = Literal[
+    "pending", "running", "finalizing", "succeeded", "failed", "expired", "cancelling", "cancelled"
+]
+BATCH_ENDED: tuple[BatchState, ...] = ("succeeded", "failed", "expired", "cancelled")
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One request prepared for a batch."""
+
+    custom_id: str
+    payload: Any  # what the API's ``submit`` takes (a JSONL line, an inlined request)
+    size: int  # bytes it adds to the batch, for the API's size limit
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    state: BatchState
+    provider_state: str  # as the API says it: "in_progress", "JOB_STATE_RUNNING"
+    total: int | None = None  # None: the API does not say
+    completed: int | None = None
+    failed: int | None = None
+    error: str | None = None  # why a whole batch failed
+
+    @property
+    def ended(self) -> bool:
+        return self.state in BATCH_ENDED
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """One request's result: an answer (unpriced), or the provider's error message."""
+
+    custom_id: str
+    completion: Completion | None = None
+    error: str | None = None
+    unexecuted: bool = False  # never ran (the batch expired or was cancelled first)
+
+
+class BatchAPI(Protocol):
+    """A provider's batch API. Errors are ProviderErrors, as for ``complete``."""
+
+    endpoint: str  # what a batch is created for, e.g. "/v1/responses" (recorded)
+    max_requests: int  # per batch
+    max_bytes: int  # per batch
+
+    def check_credentials(self) -> None: ...
+
+    def prepare(self, custom_id: str, request: Request) -> BatchLine:
+        """The request as the batch carries it (built by the provider's own body builder)."""
+
+    def submit(self, lines: Sequence[BatchLine], display_name: str) -> str:
+        """Create one batch of these requests; returns its id. Never retried: a lost
+        answer must not create a second batch of the same requests."""
+
+    def status(self, batch_id: str) -> BatchStatus: ...
+
+    def results(self, batch_id: str, custom_ids: Sequence[str]) -> list[BatchAnswer]:
+        """Every request's result, in ``custom_ids`` order (the order submitted)."""
+
+    def cancel(self, batch_id: str) -> None: ...

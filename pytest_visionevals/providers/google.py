@@ -17,7 +17,7 @@ Catalog ``options`` understood here:
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 import pydantic
@@ -118,6 +118,14 @@ class GoogleProvider:
 
         return self._clients.get((base_url, version, api_key, timeout_ms), make)
 
+    def client_for(self, timeout_s: float) -> genai.Client:
+        """A client with this model's endpoint, API version and key (the batch API's)."""
+        return self._client(self.api_key() or "", timeout_s)
+
+    def secrets(self) -> tuple[str | None, ...]:
+        """Every candidate key, to scrub from messages and payloads (both may be set)."""
+        return (self.api_key(), *(env_value(name) for name in self.key_envs))
+
     def build_call(
         self, request: Request
     ) -> tuple[list[types.Content], types.GenerateContentConfig]:
@@ -164,7 +172,7 @@ class GoogleProvider:
         client = self._client(api_key, request.timeout_s)
         contents, config = self.build_call(request)
         # Scrub every candidate key, not only the one used: both may be set.
-        secrets = (api_key, *(env_value(name) for name in self.key_envs))
+        secrets = (api_key, *self.secrets())
 
         def attempt() -> types.GenerateContentResponse:
             try:
@@ -175,11 +183,17 @@ class GoogleProvider:
                 raise google_error(exc, request.timeout_s, secrets) from None
 
         done = call_with_retries(attempt, attempts=request.max_attempts, policy=self.policy)
-        response = done.value
-        text = _answer_text(response)
-        usage = _usage(response.usage_metadata)
-        raw = json.loads(response.model_dump_json(exclude_none=True, exclude={"sdk_http_response"}))
+        text, usage, raw = parse_response(done.value)
         return finish_completion(done, text, usage, raw, secrets)
+
+
+def parse_response(response: types.GenerateContentResponse) -> tuple[str, Usage, Any]:
+    """The answer text, usage and raw payload of a ``generateContent`` response (a direct
+    call's, or one inlined response of a batch)."""
+    text = _answer_text(response)
+    usage = _usage(response.usage_metadata)
+    raw = json.loads(response.model_dump_json(exclude_none=True, exclude={"sdk_http_response"}))
+    return text, usage, raw
 
 
 def _answer_text(response: types.GenerateContentResponse) -> str:

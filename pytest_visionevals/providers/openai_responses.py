@@ -132,27 +132,33 @@ class OpenAIResponsesProvider:
         return self._completion(done, secrets)
 
     def _completion(self, done: Attempted[Any], secrets: tuple[str, ...]) -> Completion:
-        response = done.value
-        error = getattr(response, "error", None)
-        if error is not None and getattr(response, "status", None) == "failed":
-            raise ProviderError(f"response failed: {getattr(error, 'message', error)}")
-        try:
-            text = response.output_text
-        except (AttributeError, TypeError) as exc:
-            raise malformed_error(str(exc), secrets) from None
-        if not text:
-            text = _refusal(response) or ""
-        u = response.usage
-        usage = Usage()
-        if u is not None:
-            usage = Usage(
-                input_tokens=u.input_tokens,
-                cached_input_tokens=_get(u.input_tokens_details, "cached_tokens", 0),
-                output_tokens=u.output_tokens,
-                reasoning_tokens=_get(u.output_tokens_details, "reasoning_tokens", 0),
-            )
-        raw = json.loads(response.model_dump_json(exclude_none=True))
+        text, usage, raw = parse_response(done.value, secrets)
         return finish_completion(done, text, usage, raw, secrets)
+
+
+def parse_response(response: Any, secrets: Iterable[str | None]) -> tuple[str, Usage, Any]:
+    """The answer text, usage and raw payload of a Responses API ``Response`` (a direct
+    call's, or one line of a batch's output file)."""
+    error = getattr(response, "error", None)
+    if error is not None and getattr(response, "status", None) == "failed":
+        raise ProviderError(f"response failed: {getattr(error, 'message', error)}")
+    try:
+        text = response.output_text
+    except (AttributeError, TypeError) as exc:
+        raise malformed_error(str(exc), secrets) from None
+    if not text:
+        text = _refusal(response) or ""
+    u = response.usage
+    usage = Usage()
+    if u is not None:
+        usage = Usage(
+            input_tokens=u.input_tokens,
+            cached_input_tokens=_get(u.input_tokens_details, "cached_tokens", 0),
+            output_tokens=u.output_tokens,
+            reasoning_tokens=_get(u.output_tokens_details, "reasoning_tokens", 0),
+        )
+    raw = json.loads(response.model_dump_json(exclude_none=True))
+    return text, usage, raw
 
 
 def _get(obj: Any, name: str, default: int) -> int:

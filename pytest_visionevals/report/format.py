@@ -161,6 +161,19 @@ def replay_note(card: Scorecard) -> str | None:
     )
 
 
+def batch_note(card: Scorecard) -> str | None:
+    """How many answers came through provider batches in this run, and what they cost."""
+    batched = [m for m in card.models if m.batched]
+    if not batched:
+        return None
+    parts = []
+    for m in batched:
+        cost = "cost unknown" if m.batch_cost_usd is None else money(m.batch_cost_usd)
+        ids = ", ".join(m.batch_ids)
+        parts.append(f"{m.model} {m.batched} ({cost}; {ids})")
+    return "Answered through provider batches, at batch prices: " + "; ".join(parts) + "."
+
+
 def header(m: ModelSummary) -> str:
     return f"{m.model} *" if m.incomplete else m.model
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_visionevals.report.format import (
     COMPARISON_HEADERS,
     FACT_HEADERS,
+    batch_note,
     comparison_note,
     comparison_rows,
     display_names,
@@ -71,6 +72,9 @@ def render(
     replayed = replay_note(card)
     if replayed:
         out += ["", md_text(replayed)]
+    batched = batch_note(card)
+    if batched:
+        out += ["", md_text(batched)]
     if any(m.incomplete for m in card.models):
         out += ["", "(incomplete): coverage below 90%, figures are not comparable."]
     out += _comparisons(card)

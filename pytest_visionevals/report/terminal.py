@@ -6,13 +6,15 @@ writes them with terminalreporter markup, ``render_text`` joins them for files a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_visionevals.paired import TEST_LABELS
 from pytest_visionevals.report.format import (
     INCOMPLETE_NOTE,
+    batch_note,
     comparison_line,
     header,
+    money,
     replay_note,
     summary_rows,
 )
@@ -86,6 +88,9 @@ def render(
     replayed = replay_note(card)
     if replayed:
         notes.append([(printable(replayed), None)])
+    batched = batch_note(card)
+    if batched:
+        notes.append([(printable(batched), None)])
     if any(m.incomplete for m in card.models):
         notes.append([(INCOMPLETE_NOTE, "yellow")])
     if card.judge_cost_usd is not None:
@@ -168,3 +173,37 @@ def render_text(
 ) -> str:
     lines = render(card, width, gate_lines, display_names)
     return "\n".join("".join(t for t, _ in line) for line in lines)
+
+
+def batch_lines(info: Mapping[str, Any]) -> list[Segment]:
+    """The terminal summary's lines on the run's provider batches (``--vision-batch``):
+    each batch id with its model, state and counts, so a later run (or a person) can find
+    it; ``info`` is ``batch.RunSummary.report_dict()``, merged across xdist workers."""
+    out: list[Segment] = []
+    for b in info.get("batches") or []:
+        state = b.get("provider_state") or b.get("state")
+        head = (
+            f"vision batch {b.get('id')} ({b.get('model')}): {state}, {b.get('requests')} requests"
+        )
+        colour = None
+        if not b.get("collected"):
+            waited = info.get("timeout_s")
+            after = f" after --vision-batch-timeout {waited:g} s" if waited is not None else ""
+            text = f"{head}, still running{after}: re-run with the same options to collect it"
+            colour = "yellow"
+        else:
+            cost = b.get("cost_usd")
+            paid = money(cost) + " at batch prices" if cost is not None else "cost unknown"
+            text = f"{head}, {b.get('answered')} answered ({paid})"
+            if b.get("errors"):
+                text += f", {b.get('errors')} without an answer"
+                colour = "red"
+            if b.get("error"):
+                text += f"; batch error: {b.get('error')}"
+                colour = "red"
+        if not b.get("submitted_now"):
+            text += " [submitted by an earlier run]"
+        out.append((printable(text), colour))
+    for problem in info.get("problems") or []:
+        out.append((printable(f"vision batch: {problem}"), "red"))
+    return out

@@ -6,6 +6,9 @@ It speaks three wire formats, enough for the real SDKs to parse:
 * ``POST /v1/chat/completions``                        OpenAI-compatible chat completions
 * ``POST /{v1,v1beta}/models/{model}:generateContent`` Gemini API
 
+and both batch APIs (OpenAI's files + ``/v1/batches``, Gemini's ``batchGenerateContent`` +
+``batches/{id}``): see :mod:`pytest_visionevals.testing.fake_batches`.
+
 Usage::
 
     with FakeVLMServer(answer={"bottles": "27"}, default_answer="no idea") as srv:
@@ -39,8 +42,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from pytest_visionevals.testing.fake_batches import BatchFinal, BatchScript, BatchStore, FakeBatch
+
 FaultKind = Literal["429", "500", "status", "malformed", "hang", "reset", "truncated"]
-Api = Literal["responses", "chat", "gemini"]
+# The last two: the batch APIs' own routes (files, batches), not model calls.
+Api = Literal["responses", "chat", "gemini", "batches", "gemini-batch"]
+MODEL_APIS: tuple[str, ...] = ("responses", "chat", "gemini")
 
 # Header and query names whose values are credentials; recorded as "<redacted>".
 _SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key", "api-key", "x-api-key"})
@@ -59,8 +66,11 @@ class Fault:
     truncated JSON body), ``"hang"`` (never answers; the client must time out),
     ``"reset"`` (the connection is closed with a TCP reset, no response), ``"truncated"``
     (a 200 whose body stops before its Content-Length, then the connection closes).
-    ``path`` / ``model``: only requests whose path contains ``path`` / whose model equals
-    ``model`` match (``None`` = any).
+    ``path`` / ``model`` / ``prompt``: only requests whose path contains ``path`` / whose
+    model equals ``model`` / whose prompt contains ``prompt`` match (``None`` = any).
+    ``batch``: False (default) for direct calls only; True for requests inside a batch
+    only, where every kind but ``hang`` becomes that request's error (429, or 500 for
+    the connection faults) in the batch's results.
     """
 
     kind: FaultKind
@@ -69,10 +79,15 @@ class Fault:
     path: str | None = None
     model: str | None = None
     message: str | None = None  # error message in the body (default "fake <status>")
+    prompt: str | None = None
+    batch: bool = False
 
-    def matches(self, path: str, model: str) -> bool:
-        return (self.path is None or self.path in path) and (
-            self.model is None or self.model == model
+    def matches(self, path: str, model: str, prompt: str = "", *, batch: bool = False) -> bool:
+        return (
+            self.batch == batch
+            and (self.path is None or self.path in path)
+            and (self.model is None or self.model == model)
+            and (self.prompt is None or self.prompt in prompt)
         )
 
 
@@ -103,6 +118,7 @@ class RecordedRequest:
     system: str | None  # instructions / system message / systemInstruction text
     images: int  # image parts in the request
     received_at: float = field(default_factory=time.monotonic)
+    in_batch: bool = False  # carried by a batch (``FakeVLMServer.batch_requests``)
     answered: bool = False  # a 200 answer was written out in full
 
 
@@ -129,6 +145,7 @@ class FakeVLMServer:
     holding it (what Gemma 4 and thinking Gemini models return).
     ``response_hook``: ``f(request, payload) -> payload`` edits a successful body before
     it is sent (e.g. drop the candidates to simulate a blocked prompt).
+    ``batch_delay``: seconds from a batch's creation until it is answered.
     """
 
     def __init__(
@@ -143,9 +160,11 @@ class FakeVLMServer:
         port: int = 0,
         hang_s: float = 60.0,
         response_hook: ResponseHook | None = None,
+        batch_delay: float = 0.0,
         fault_hook: FaultHook | None = None,
     ) -> None:
         self.answer: AnswerSpec | None = answer
+        self.batch_delay = batch_delay
         self.default_answer = default_answer
         self.latency = latency
         self.usage = usage or FakeUsage()
@@ -158,11 +177,13 @@ class FakeVLMServer:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._requests: list[RecordedRequest] = []
+        self._batch_requests: list[RecordedRequest] = []
         self._in_flight = 0
         self._peak_in_flight = 0
         self._stopping = threading.Event()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._batches = BatchStore(self)
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> FakeVLMServer:
@@ -227,21 +248,42 @@ class FakeVLMServer:
         path: str | None = None,
         model: str | None = None,
         message: str | None = None,
+        prompt: str | None = None,
+        batch: bool = False,
     ) -> None:
         """Queue ``times`` copies of a fault; faults are consumed in FIFO order."""
         if kind == "status" and status is None:
             raise ValueError("a 'status' fault needs status=<code>")
+        if batch and kind == "hang":
+            raise ValueError("a request inside a batch cannot hang; script_batch() ends a batch")
         fault = Fault(
-            kind, retry_after=retry_after, status=status, path=path, model=model, message=message
+            kind,
+            retry_after=retry_after,
+            status=status,
+            path=path,
+            model=model,
+            message=message,
+            prompt=prompt,
+            batch=batch,
         )
         with self._lock:
             self._faults.extend([fault] * times)
 
+    def script_batch(
+        self, final: BatchFinal, *, answered: int = 0, message: str = "fake batch failure"
+    ) -> None:
+        """Make the next batch created end ``final`` (expired, failed, cancelled or
+        completed), having answered only its first ``answered`` requests."""
+        with self._lock:
+            self._batches.scripts.append(BatchScript(final, answered, message))
+
     def clear(self) -> None:
-        """Forget recorded requests, pending faults and the concurrency peak."""
+        """Forget recorded requests, pending faults and the concurrency peak (batches and
+        files stay: a later run may still collect them)."""
         with self._lock:
             self._faults.clear()
             self._requests.clear()
+            self._batch_requests.clear()
             self._peak_in_flight = self._in_flight
 
     @property
@@ -266,6 +308,23 @@ class FakeVLMServer:
         with self._lock:
             return len(self._requests)
 
+    @property
+    def model_calls(self) -> list[RecordedRequest]:
+        """Direct model calls only (no batch route, no request carried by a batch)."""
+        return [r for r in self.requests if r.api in MODEL_APIS]
+
+    @property
+    def batch_requests(self) -> list[RecordedRequest]:
+        """Every request carried by a batch created so far, in submission order."""
+        with self._lock:
+            return list(self._batch_requests)
+
+    @property
+    def batches(self) -> list[FakeBatch]:
+        """The batches created so far, oldest first."""
+        with self._lock:
+            return sorted(self._batches.batches.values(), key=lambda b: b.created)
+
     def count(self, *, path: str | None = None, model: str | None = None) -> int:
         """Requests whose path contains ``path`` and whose model equals ``model``."""
         return sum(
@@ -278,10 +337,24 @@ class FakeVLMServer:
     def _record(self, req: RecordedRequest) -> Fault | None:
         with self._lock:
             self._requests.append(req)
+            if req.api not in MODEL_APIS:
+                return None
             for i, fault in enumerate(self._faults):
-                if fault.matches(req.path, req.model):
+                if fault.matches(req.path, req.model, req.prompt):
                     return self._faults.pop(i)
         return self.fault_hook(req) if self.fault_hook is not None else None
+
+    def _record_batch_requests(self, reqs: list[RecordedRequest]) -> None:
+        with self._lock:
+            self._batch_requests.extend(reqs)
+
+    def _take_batch_fault(self, req: RecordedRequest) -> Fault | None:
+        """The first batch fault matching a request inside a batch (consumed)."""
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if fault.matches(req.path, req.model, req.prompt, batch=True):
+                    return self._faults.pop(i)
+        return None
 
     def _answer_for(self, req: RecordedRequest) -> str:
         spec = self.answer
@@ -483,6 +556,33 @@ def _error_body(api: Api | None, status: int, message: str) -> dict[str, Any]:
     }
 
 
+def parse_request(api: Api | None, path: str, body: Any, *, batch: bool = False) -> RecordedRequest:
+    """A model request as recorded (a direct call, or one line / entry of a batch)."""
+    model = ""
+    system: str | None = None
+    prompt = ""
+    images = 0
+    if api in ("responses", "chat"):
+        model, system, prompt, images = _parse_openai(body, api)
+    elif api == "gemini":
+        m = _GEMINI_PATH.match(path)
+        model = m.group(2) if m else ""
+        system, prompt, images = _parse_gemini(body)
+    return RecordedRequest(
+        method="POST",
+        path=path,
+        query={},
+        headers={},
+        body=body,
+        api=api,
+        model=model,
+        prompt=prompt,
+        system=system,
+        images=images,
+        in_batch=batch,
+    )
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like a real API; bodies carry Content-Length
     # Headers and body go out in two writes; with Nagle on, the body waits for the
@@ -494,7 +594,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # keep test output clean
 
     def do_GET(self) -> None:
-        self._send_json(404, {"error": {"message": f"no GET route {self.path}"}})
+        split = urlsplit(self.path)
+        if BatchStore.route("GET", split.path) is None:
+            self._send_json(404, {"error": {"message": f"no GET route {self.path}"}})
+            return
+        self._batch_route(self.server.owner, "GET", b"")
 
     def do_POST(self) -> None:
         owner = self.server.owner
@@ -507,15 +611,9 @@ class _Handler(BaseHTTPRequestHandler):
             with owner._lock:
                 owner._in_flight -= 1
 
-    def _post(self, owner: FakeVLMServer) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+    def _meta(self) -> tuple[str, dict[str, str], dict[str, str]]:
+        """The path, query and headers of this request, credentials redacted."""
         split = urlsplit(self.path)
-        path = split.path
         query = {
             k: (REDACTED if k.lower() in _SECRET_QUERY else v) for k, v in parse_qsl(split.query)
         }
@@ -523,35 +621,52 @@ class _Handler(BaseHTTPRequestHandler):
             k.lower(): (REDACTED if k.lower() in _SECRET_HEADERS else v)
             for k, v in self.headers.items()
         }
+        return split.path, query, headers
 
+    def _batch_route(self, owner: FakeVLMServer, method: str, raw: bytes) -> None:
+        path, query, headers = self._meta()
+        api = BatchStore.route(method, path)
+        body: Any = None
+        if raw and not headers.get("content-type", "").startswith("multipart/"):
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        req = RecordedRequest(method, path, query, headers, body, api, "", "", None, 0)  # type: ignore[arg-type]
+        owner._record(req)
+        before = len(owner._batches.batches)
+        status, payload, ctype = owner._batches.handle(
+            method, path, raw, self.headers.get("Content-Type", "")
+        )
+        with owner._lock:
+            created = list(owner._batches.batches.values())[before:]
+        for batch in created:
+            owner._record_batch_requests(batch.requests)
+        if isinstance(payload, bytes):
+            self._send_raw(status, payload, ctype or "application/octet-stream")
+        else:
+            self._send_json(status, payload)
+
+    def _post(self, owner: FakeVLMServer) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path, query, headers = self._meta()
+        if BatchStore.route("POST", path) is not None:
+            self._batch_route(owner, "POST", raw)
+            return
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
         api: Api | None = None
-        model = ""
-        system: str | None = None
-        prompt = ""
-        images = 0
         if path.endswith("/responses"):
             api = "responses"
-            model, system, prompt, images = _parse_openai(body, api)
         elif path.endswith("/chat/completions"):
             api = "chat"
-            model, system, prompt, images = _parse_openai(body, api)
-        elif m := _GEMINI_PATH.match(path):
+        elif _GEMINI_PATH.match(path):
             api = "gemini"
-            model = m.group(2)
-            system, prompt, images = _parse_gemini(body)
-
-        req = RecordedRequest(
-            method="POST",
-            path=path,
-            query=query,
-            headers=headers,
-            body=body,
-            api=api,
-            model=model,
-            prompt=prompt,
-            system=system,
-            images=images,
-        )
+        req = parse_request(api, path, body)
+        req.query, req.headers = query, headers
         fault = owner._record(req)
         if api is None:
             self._send_json(404, {"error": {"message": f"no route {path}"}})
@@ -561,6 +676,7 @@ class _Handler(BaseHTTPRequestHandler):
         if owner._sleep(owner.latency):
             return  # shutting down
         text = owner._answer_for(req)
+        model = req.model
         if api == "responses":
             payload = _responses_body(model, text, owner.usage)
         elif api == "chat":
@@ -634,6 +750,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
+    parser.add_argument(
+        "--batch-delay", type=float, default=0.0, help="seconds until a batch is answered"
+    )
     parser.add_argument("--answer", default="OK", help="the default answer")
     parser.add_argument(
         "--answer-map",
@@ -652,6 +771,7 @@ def main(argv: list[str] | None = None) -> int:
         answer=mapping,
         default_answer=args.answer,
         latency=args.latency,
+        batch_delay=args.batch_delay,
         host=args.host,
         port=args.port,
         usage=FakeUsage(
