@@ -5,8 +5,13 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import pytest
 from PIL import Image
 
@@ -240,3 +245,129 @@ def test_a_reset_or_cut_connection_is_retried(server: FakeVLMServer, kind: str) 
     out = provider().complete(request(spec(), max_attempts=2))
     assert out.attempts == 2
     assert server.request_count == 2
+
+
+# -- the answer is read from the response's JSON ------------------------------------------
+
+
+def scripted(monkeypatch: pytest.MonkeyPatch, payload: Any) -> list[httpx2.Request]:
+    """The real SDK client, answering every request with ``payload`` (a mock transport)."""
+    import openai
+
+    sent: list[httpx2.Request] = []
+
+    def handler(req: httpx2.Request) -> httpx2.Response:
+        sent.append(req)
+        return httpx2.Response(200, json=payload)
+
+    real = openai.OpenAI
+
+    def client(**kw: Any) -> openai.OpenAI:
+        return real(http_client=httpx2.Client(transport=httpx2.MockTransport(handler)), **kw)
+
+    monkeypatch.setattr(openai, "OpenAI", client)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    return sent
+
+
+def message(*parts: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message", "role": "assistant", "content": list(parts)}
+
+
+def test_answer_joins_every_output_text_of_every_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = scripted(
+        monkeypatch,
+        {
+            "id": "resp_1",
+            "model": "gpt-5.2-2025-12-11",
+            "status": "completed",
+            "instructions": None,
+            "output": [
+                {"type": "reasoning", "summary": []},
+                message(
+                    {"type": "output_text", "text": "2", "annotations": []},
+                    {"type": "output_text", "text": "7", "logprobs": None},
+                ),
+                message({"type": "output_text", "text": " bottles"}),
+            ],
+            "usage": {
+                "input_tokens": 300,
+                "input_tokens_details": {"cached_tokens": 100},
+                "output_tokens": 50,
+                "output_tokens_details": {"reasoning_tokens": 40},
+            },
+        },
+    )
+    out = provider().complete(request(spec()))
+    assert out.text == "27 bottles"
+    u = out.usage
+    assert (u.input_tokens, u.cached_input_tokens, u.output_tokens, u.reasoning_tokens) == (
+        300,
+        100,
+        50,
+        40,
+    )
+    # The raw payload as the SDK's model_dump(exclude_none=True) gave it.
+    assert out.raw is not None
+    assert out.raw["model"] == "gpt-5.2-2025-12-11"
+    assert "instructions" not in out.raw
+    assert out.raw["output"][1]["content"][1] == {"type": "output_text", "text": "7"}
+    # The same request as client.responses.create: path, bearer key, JSON body.
+    (req,) = sent
+    assert req.url.path == "/v1/responses"
+    assert req.headers["authorization"] == f"Bearer {KEY}"
+    assert json.loads(req.content)["model"] == "gpt-5.2"
+
+
+def test_refusal_is_the_answer_when_there_is_no_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted(
+        monkeypatch,
+        {"status": "completed", "output": [message({"type": "refusal", "refusal": "I can't"})]},
+    )
+    out = provider().complete(request(spec()))
+    assert out.text == "I can't"
+    assert (out.usage.input_tokens, out.usage.output_tokens) == (None, None)
+
+
+def test_failed_response_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted(
+        monkeypatch,
+        {"status": "failed", "error": {"code": "server_error", "message": "boom"}, "output": []},
+    )
+    with pytest.raises(ProviderError, match=r"^response failed: boom$"):
+        provider().complete(request(spec()))
+
+
+@pytest.mark.parametrize("payload", [{"status": "completed"}, ["not", "an", "object"]])
+def test_json_that_is_not_a_response_is_malformed(
+    monkeypatch: pytest.MonkeyPatch, payload: Any
+) -> None:
+    sent = scripted(monkeypatch, payload)
+    with pytest.raises(ProviderError, match="malformed response body"):
+        provider().complete(request(spec()))
+    assert len(sent) == 1  # not retried
+
+
+def test_a_call_builds_no_sdk_response_model(server: FakeVLMServer) -> None:
+    """The SDK's Responses resource and its typed Response are never loaded: importing
+    them and building the model schemas cost ~0.2 s of CPU on the first call of a run,
+    and parsing into the model ~2 ms per call (a fresh interpreter, so nothing else in
+    this test session has imported them)."""
+    code = (
+        "import sys\n"
+        "from tests.test_provider_openai import provider, request, spec\n"
+        "assert provider().complete(request(spec())).text == '27'\n"
+        "print(sorted(m for m in sys.modules if m.startswith('openai.resources.responses')))\n"
+    )
+    env = {**os.environ, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.openai_base_url}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.strip() == "[]"

@@ -47,23 +47,61 @@ def _join(path: str, loc: Iterable[Any]) -> str:
 class AssertionRegistry:
     def __init__(self) -> None:
         self._types: dict[str, type[Assertion]] = {}
+        # Built-in names whose family module is not imported yet: name -> family.
+        self._lazy: dict[str, str] = {}
 
     def register(self, cls: type[Assertion], *, replace: bool = False) -> type[Assertion]:
         name = cls.type_name
         if not name:
             raise ValueError(f"{cls.__name__} has no type_name")
+        if name in self._lazy:
+            if replace:
+                del self._lazy[name]
+            else:
+                self._load(name)  # the built-in it would clash with (or be)
         if name in self._types and self._types[name] is not cls and not replace:
             raise ValueError(f"assertion type {name!r} is already registered")
         self._types[name] = cls
         return cls
 
+    def register_builtins(self) -> None:
+        """Every built-in type, each family imported when one of its names is first used."""
+        from pytest_visionevals.assertions import BUILTIN_FAMILIES
+
+        for family, names in BUILTIN_FAMILIES.items():
+            for name in names:
+                if name not in self._types:
+                    self._lazy[name] = family
+
+    def _load(self, name: str) -> None:
+        from pytest_visionevals.assertions import family_types
+
+        family = self._lazy[name]
+        for cls in family_types(family):
+            if self._lazy.get(cls.type_name) == family:
+                del self._lazy[cls.type_name]
+                self._types[cls.type_name] = cls
+        if name in self._lazy:
+            raise RuntimeError(f"assertion family {family!r} defines no type {name!r}")
+
+    def copy(self) -> AssertionRegistry:
+        new = AssertionRegistry()
+        new._types = dict(self._types)
+        new._lazy = dict(self._lazy)
+        return new
+
     def names(self) -> list[str]:
-        return sorted(self._types)
+        return sorted({*self._types, *self._lazy})
 
     def get(self, name: str) -> type[Assertion]:
+        if name in self._lazy:
+            self._load(name)
         return self._types[name]
 
     def types(self) -> dict[str, type[Assertion]]:
+        for name in list(self._lazy):
+            if name in self._lazy:
+                self._load(name)
         return dict(self._types)
 
     def load_entry_points(self) -> None:
@@ -92,13 +130,11 @@ class AssertionRegistry:
             _depth.reset(token)
 
     def _parse(self, raw: Any, path: str) -> Assertion:
-        from pytest_visionevals.assertions.combinators import AllOf
-
         if isinstance(raw, list):
             if not raw:
                 raise ExpectError(path, "expected at least one assertion")
             parts = [self.parse(item, f"{path}[{i}]") for i, item in enumerate(raw)]
-            return parts[0] if len(parts) == 1 else AllOf(items=parts)
+            return _all_of(parts)
         if not isinstance(raw, Mapping) or not raw:
             raise ExpectError(
                 path,
@@ -106,16 +142,16 @@ class AssertionRegistry:
                 f"valid types: {', '.join(self.names())}",
             )
         parts = [self.parse_one(str(key), value, f"{path}.{key}") for key, value in raw.items()]
-        return parts[0] if len(parts) == 1 else AllOf(items=parts)
+        return _all_of(parts)
 
     def parse_one(self, type_name: str, value: Any, path: str) -> Assertion:
-        if type_name not in self._types:
+        if type_name not in self._types and type_name not in self._lazy:
             raise ExpectError(
                 path,
                 f"unknown assertion type {short_repr(type_name)}; "
                 f"valid types: {', '.join(self.names())}",
             )
-        cls = self._types[type_name]
+        cls = self.get(type_name)
         custom = getattr(cls, "parse_value", None)
         if custom is not None:  # combinators parse their children through the registry
             result: Assertion = custom(value, path, self)
@@ -149,6 +185,14 @@ class AssertionRegistry:
             raise ExpectError(_join(path, loc), msg) from None
 
 
+def _all_of(parts: list[Assertion]) -> Assertion:
+    if len(parts) == 1:
+        return parts[0]
+    from pytest_visionevals.assertions.combinators import AllOf
+
+    return AllOf(items=parts)
+
+
 def _is_shorthand_value(cls: type[Assertion], value: Mapping[str, Any]) -> bool:
     """A mapping is a shorthand value only if none of its keys are the type's fields."""
     return not any(k in cls.model_fields for k in value)
@@ -158,22 +202,17 @@ _DEFAULT: AssertionRegistry | None = None
 
 
 def default_registry() -> AssertionRegistry:
-    """The registry with every built-in assertion family loaded."""
+    """The registry of every built-in assertion type (families imported on first use)."""
     global _DEFAULT
     if _DEFAULT is None:
-        from pytest_visionevals.assertions import builtin_types
-
         reg = AssertionRegistry()
-        for cls in builtin_types():
-            reg.register(cls)
+        reg.register_builtins()
         _DEFAULT = reg
     return _DEFAULT
 
 
 def load_registry() -> AssertionRegistry:
     """A fresh registry: the built-in types plus those of installed entry points."""
-    registry = AssertionRegistry()
-    for assertion_type in default_registry().types().values():
-        registry.register(assertion_type)
+    registry = default_registry().copy()
     registry.load_entry_points()
     return registry

@@ -18,8 +18,6 @@ import json
 from typing import TYPE_CHECKING, Any, Literal
 
 import openai
-import pydantic
-from openai.types.responses import Response
 
 from pytest_visionevals.calls import Completion
 from pytest_visionevals.providers._common import (
@@ -198,12 +196,11 @@ class OpenAIBatchAPI:
             body = response.get("body")
             if status == 200 and isinstance(body, dict):
                 try:
-                    # Built leniently, as the SDK builds a direct call's response.
-                    response = Response.model_construct(**body)
-                    text, usage, raw = parse_response(response, secrets)
+                    # Read as a direct call's JSON body is read.
+                    text, usage, raw = parse_response(body, secrets)
                 except ProviderError as exc:
                     return BatchAnswer(cid, error=exc.reason)
-                except (pydantic.ValidationError, ValueError, TypeError) as exc:
+                except (ValueError, TypeError, KeyError) as exc:
                     failed = malformed_error(f"{type(exc).__name__}: {exc}", secrets)
                     return BatchAnswer(cid, error=failed.reason)
                 return BatchAnswer(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pytest_visionevals.report import html, json_report, markdown
-
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
@@ -31,14 +29,20 @@ def write_reports(
     ``step_summary`` (``$GITHUB_STEP_SUMMARY``) gets the Markdown appended when the
     scorecard has any model.
     """
+    # Each renderer imported only when its report is asked for: a run that writes none
+    # loads none of them (HTML alone is ~30 KB of code plus its charts).
     written: list[tuple[str, str]] = []
     if json:
+        from pytest_visionevals.report import json_report
+
         doc = json_report.build_document(
             card, dict(facts), gate, complete=complete, model_order=list(model_order or []) or None
         )
         json_report.write(json, doc)
         written.append(("JSON", str(json)))
     if md or (step_summary and card.models):
+        from pytest_visionevals.report import markdown
+
         md_text = markdown.render(card, dict(facts), gate_lines)
         if md:
             markdown.write(md, md_text)
@@ -47,6 +51,8 @@ def write_reports(
             markdown.append_step_summary(step_summary, md_text)
             written.append(("GitHub step summary", str(step_summary)))
     if html_path:
+        from pytest_visionevals.report import html
+
         html.write(html_path, html.render(card, dict(facts), gate_lines))
         written.append(("HTML", str(html_path)))
     return written
