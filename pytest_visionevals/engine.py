@@ -112,6 +112,7 @@ class Engine:
         # controller was killed): no call is issued after that.
         self._orphaned = orphaned
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when no call is on the wire
         self._futures: dict[str, Future[CallOutcome]] = {}  # submitted, not yet claimed
         self._claimed: set[str] = set()
         self._upcoming: list[CallJob] = []
@@ -313,8 +314,10 @@ class Engine:
     def stop_reason(self) -> str | None:
         return self._stop_reason
 
-    def close(self) -> None:
-        """Stop issuing; calls already on the wire end with the process (daemon threads)."""
+    def close(self, wait_s: float = 0.0) -> int:
+        """Stop issuing, then wait up to ``wait_s`` for the calls already on the wire, so
+        answers paid for reach the cache before the process ends. Returns how many were
+        still on the wire when the wait ended (they end with the process: daemon threads)."""
         with self._lock:
             self._closed = True
             if not self._stop.is_set():
@@ -325,6 +328,14 @@ class Engine:
                 self._queue.put((99, next(self._seq), None))
             if self._lookup_thread is not None:
                 self._lookup_queue.put(None)
+            if wait_s > 0:
+                self._idle.wait_for(lambda: self._calling == 0, timeout=wait_s)
+            return self._calling
+
+    @property
+    def on_the_wire(self) -> int:
+        with self._lock:
+            return self._calling
 
     def stats(self) -> Stats:
         with self._lock:
@@ -400,6 +411,8 @@ class Engine:
         finally:
             with self._lock:
                 self._calling -= 1
+                if self._calling == 0:
+                    self._idle.notify_all()
 
     def _account(self, outcome: CallOutcome) -> CallOutcome:
         with self._lock:

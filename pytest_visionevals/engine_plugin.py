@@ -60,6 +60,9 @@ if TYPE_CHECKING:
     from pytest_visionevals.calls import CallJob
 
 INTERRUPTED = "interrupted (Ctrl-C)"
+# How long the end of a session waits for calls still on the wire (after Ctrl-C, or in a
+# worker whose controller died), so answers already paid for reach the cache.
+ON_THE_WIRE_GRACE_S = 10.0
 # How often the batch leader publishes its progress for the xdist controller to draw.
 _PUBLISH_S = 0.5
 # Items scanned ahead per prefetch, in multiples of the concurrency (bounds the per-item
@@ -345,7 +348,15 @@ class EnginePlugin:
         self._erase_line()
         self._controller_line = None
         if self._engine is not None:
-            self._engine.close()
+            pending = self._engine.on_the_wire
+            if pending:
+                reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+                if reporter is not None:
+                    reporter.write_line(
+                        f"vision: waiting up to {ON_THE_WIRE_GRACE_S:.0f} s for {pending} "
+                        "call(s) on the wire, so their answers are recorded (Ctrl-C to leave them)"
+                    )
+            self._engine.close(wait_s=ON_THE_WIRE_GRACE_S)
         if self._state is not None:
             self._state.close()
 
