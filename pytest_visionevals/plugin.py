@@ -6,17 +6,24 @@ Sub-plugins: ``EnginePlugin`` (concurrent calls, cache, rate limits, progress) a
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_visionevals import hookspecs, options
-from pytest_visionevals.collect import RESULT_KEY, EvalFile, EvalItem
-from pytest_visionevals.engine_plugin import ENGINE_KEY, EnginePlugin
-from pytest_visionevals.outcome import settle
-from pytest_visionevals.params import TASKS
-from pytest_visionevals.reporting_plugin import ReportingPlugin, junit_properties
-from pytest_visionevals.session import SESSION_KEY, VisionSession
+from pytest_visionevals.pytest_compat import stop_rewriting
+
+# Before any other module of ours loads: they are imported as plain Python (see
+# pytest_compat for why and how).
+stop_rewriting(__package__ or "pytest_visionevals")
+
+from pytest_visionevals import hookspecs, options  # noqa: E402
+from pytest_visionevals.collect import RESULT_KEY, EvalFile, EvalItem  # noqa: E402
+from pytest_visionevals.engine_plugin import ENGINE_KEY, EnginePlugin  # noqa: E402
+from pytest_visionevals.outcome import settle  # noqa: E402
+from pytest_visionevals.params import TASKS  # noqa: E402
+from pytest_visionevals.reporting_plugin import ReportingPlugin, junit_properties  # noqa: E402
+from pytest_visionevals.session import SESSION_KEY, VisionSession  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -39,6 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except options.OptionError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = vs
+    # Registered first, so it runs after pytest's own end-of-run gc.collect() calls.
+    config.add_cleanup(lambda: _unfreeze(config))
     config.hook.pytest_visionevals_register_assertions.call_historic(
         kwargs={"registry": vs.registry}
     )
@@ -89,6 +98,23 @@ def pytest_runtest_makereport(
             # JUnit reads item.user_properties (copied onto the teardown report).
             item.user_properties.extend(junit_properties(result))
     return report
+
+
+_FROZEN = pytest.StashKey[bool]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The collected items, cases and modules live until the end: moved out of the
+    # collector's reach, later collections (and pytest's gc.collect() at exit, ~0.1 s
+    # for thousands of items) do not walk them again and again.
+    if any(isinstance(item, EvalItem) for item in session.items):
+        gc.freeze()
+        session.config.stash[_FROZEN] = True
+
+
+def _unfreeze(config: pytest.Config) -> None:
+    if config.stash.get(_FROZEN, False):
+        gc.unfreeze()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

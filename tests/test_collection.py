@@ -476,3 +476,23 @@ def test_schema_refuses_multi_line_categories_too() -> None:
     assert validator.is_valid(doc)
     for bad in ({"category": "a\nb"}, {"tags": ["a\rb"]}, {"category": "\x1b[2J"}):
         assert not validator.is_valid({**doc, **bad}), bad
+
+
+def test_the_collected_heap_is_frozen_for_the_run_and_thawed_after(
+    project: pytest.Pytester,
+) -> None:
+    import gc
+
+    write(project, "a.yaml", GOOD)
+    project.makeconftest(
+        """
+        import gc
+
+        def pytest_runtestloop(session):
+            print(f"frozen during the run: {gc.get_freeze_count() > 0}")
+        """
+    )
+    before = gc.get_freeze_count()
+    result = project.runpytest_inprocess("-s", "--vision-models", "rapidocr", "-p", "no:randomly")
+    result.stdout.fnmatch_lines(["*frozen during the run: True*"])
+    assert gc.get_freeze_count() == before  # thawed at the end: no leak into the caller
