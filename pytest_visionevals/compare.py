@@ -37,10 +37,9 @@ from pytest_visionevals.assertions.boxes import (
 )
 from pytest_visionevals.assertions.boxparse import BoxFormatError
 from pytest_visionevals.assertions.registry import ExpectError, load_registry
-from pytest_visionevals.cache import RecordMode, ResponseCache
 from pytest_visionevals.calls import CallJob
 from pytest_visionevals.cases import Case
-from pytest_visionevals.engine import DEFAULT_CONCURRENCY, Engine
+from pytest_visionevals.engine import DEFAULT_CONCURRENCY, open_engine
 from pytest_visionevals.imageprep import ImageError
 from pytest_visionevals.images import ResolvedImage, resolve_image
 from pytest_visionevals.models import OVERRIDE_FILENAME, CatalogError, load_catalog
@@ -49,13 +48,13 @@ from pytest_visionevals.outcome import ScoringError, evaluate, to_builtins
 from pytest_visionevals.params import TASKS, GenerationParams
 from pytest_visionevals.prepare import CallSettings, build_request
 from pytest_visionevals.providers.base import MissingCredentials
-from pytest_visionevals.ratelimit import STATE_FILENAME, Budget, RateLimiter, SharedState
 from pytest_visionevals.results import SKIP_KINDS, CaseResult, Outcome, SkipKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from pytest_visionevals.assertions.registry import AssertionRegistry
+    from pytest_visionevals.cache import RecordMode
     from pytest_visionevals.calls import CallOutcome
     from pytest_visionevals.models import Catalog, ModelSpec
     from pytest_visionevals.params import BoxFormat
@@ -417,14 +416,13 @@ def execute(plan: Plan, *, progress: StatusLine | None = None) -> CompareRun:
     """Call every selected model on every image through one Engine; answers in grid order."""
     spec = plan.spec
     settings = CallSettings()
-    state = SharedState(spec.cache_dir / STATE_FILENAME)
-    budget = Budget(state, uuid.uuid4().hex, spec.max_cost) if spec.max_cost is not None else None
-    engine = Engine(
+    engine, state = open_engine(
+        spec.cache_dir,
         concurrency=spec.concurrency,
-        cache=ResponseCache(spec.cache_dir),
         record_mode=spec.record_mode,
-        rate_limiter=RateLimiter(state, spec.rate_limits),
-        budget=budget,
+        rate_limits=spec.rate_limits,
+        max_cost=spec.max_cost,
+        run_id=uuid.uuid4().hex,
         progress=progress,
     )
     slots: list[tuple[ResolvedImage, Case, ModelSpec, CallJob | None]] = []

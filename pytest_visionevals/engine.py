@@ -44,9 +44,12 @@ from pytest_visionevals.providers.base import MissingCredentials, Provider, Prov
 from pytest_visionevals.providers.endpoints import endpoint
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
     from pytest_visionevals.batch import BatchLedger
     from pytest_visionevals.calls import Request
-    from pytest_visionevals.ratelimit import Budget, RateLimiter
+    from pytest_visionevals.ratelimit import Budget, Limit, RateLimiter, SharedState
 
     # Call stage work: the job, its future, and the lookup's request and key (None when
     # the job skipped the lookup stage and builds them itself).
@@ -643,3 +646,31 @@ class Engine:
 
 def _crashed(exc: Exception) -> CallOutcome:
     return CallOutcome("error", reason=f"{type(exc).__name__}: {exc}")
+
+
+def open_engine(
+    cache_dir: Path,
+    *,
+    concurrency: int,
+    record_mode: RecordMode,
+    rate_limits: Mapping[str, Limit],
+    max_cost: float | None,
+    run_id: str,
+    progress: StatusLine | None = None,
+    orphaned: Callable[[], bool] | None = None,
+) -> tuple[Engine, SharedState]:
+    """An engine over the cache directory's response cache and shared state (rate limits
+    and budget, shared by every process of the run); close both when done."""
+    from pytest_visionevals.ratelimit import STATE_FILENAME, Budget, RateLimiter, SharedState
+
+    state = SharedState(cache_dir / STATE_FILENAME)
+    engine = Engine(
+        orphaned=orphaned,
+        concurrency=concurrency,
+        cache=ResponseCache(cache_dir),
+        record_mode=record_mode,
+        rate_limiter=RateLimiter(state, rate_limits),
+        budget=Budget(state, run_id, max_cost) if max_cost is not None else None,
+        progress=progress,
+    )
+    return engine, state

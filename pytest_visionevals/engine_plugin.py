@@ -40,16 +40,9 @@ from pytest_visionevals.cache import (
     RecordMode,
     ResponseCache,
 )
-from pytest_visionevals.engine import Engine
+from pytest_visionevals.engine import Engine, open_engine
 from pytest_visionevals.progress import Stats, StatusLine, combine_stats, format_batches
 from pytest_visionevals.providers import supports_batch
-from pytest_visionevals.ratelimit import (
-    STATE_FILENAME,
-    Budget,
-    Limit,
-    RateLimiter,
-    SharedState,
-)
 from pytest_visionevals.session import SESSION_KEY
 
 if TYPE_CHECKING:
@@ -58,6 +51,10 @@ if TYPE_CHECKING:
 
     from pytest_visionevals.batch import BatchView
     from pytest_visionevals.calls import CallJob
+    from pytest_visionevals.ratelimit import (
+        Limit,
+        SharedState,
+    )
 
 INTERRUPTED = "interrupted (Ctrl-C)"
 # How long the end of a session waits for calls still on the wire (after Ctrl-C, or in a
@@ -133,12 +130,7 @@ class EnginePlugin:
         return self._engine
 
     def _make_engine(self) -> Engine:
-        state = self._state = SharedState(self.cache_dir / STATE_FILENAME)
-        budget = None
-        if self.max_cost is not None:
-            workerinput = getattr(self.config, "workerinput", None)
-            run_id = str(workerinput["testrunuid"]) if workerinput else uuid.uuid4().hex
-            budget = Budget(state, run_id, self.max_cost)
+        workerinput = getattr(self.config, "workerinput", None)
         progress = None
         if self.show_progress:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -150,15 +142,18 @@ class EnginePlugin:
             # start calls whose answers nobody will collect.
             parent = os.getppid()
             orphaned = lambda: os.getppid() != parent  # noqa: E731
-        return Engine(
-            orphaned=orphaned,
+        engine, self._state = open_engine(
+            self.cache_dir,
             concurrency=self.concurrency,
-            cache=ResponseCache(self.cache_dir),
             record_mode=self.record_mode,
-            rate_limiter=RateLimiter(state, self.rate_limits),
-            budget=budget,
+            rate_limits=self.rate_limits,
+            max_cost=self.max_cost,
+            # One budget for the whole xdist run: every worker books against its id.
+            run_id=str(workerinput["testrunuid"]) if workerinput else uuid.uuid4().hex,
             progress=progress,
+            orphaned=orphaned,
         )
+        return engine
 
     def _write_terminal(self, text: str) -> None:
         # The line is drawn during an item's setup, while pytest captures fd 1: suspend
