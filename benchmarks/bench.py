@@ -12,7 +12,10 @@ override pointing a model at the server), runs pytest on it in a subprocess and 
 * peak RSS of the pytest process;
 * collection time of a large suite (``--collect-only -q``);
 * a fully replayed re-run of the built-in suite for two models (``--vision-record none``),
-  with the number of requests the server received (must be 0).
+  with the number of requests the server received (must be 0);
+* a live run of the built-in suite for one model with its ``judge`` cases graded by a judge
+  model on the same server (``judged``): answer and judge calls, against the ideal
+  ``max(ceil(calls / C), 2) x latency``.
 
 Usage::
 
@@ -35,12 +38,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pytest_visionevals.testing.fake_server import FakeVLMServer
+from pytest_visionevals.testing.fake_server import FakeVLMServer, RecordedRequest
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "bench-vlm"
-SCENARIOS = ("floor", "run", "xdist", "collect", "large", "replay", "dataset")
+SCENARIOS = ("floor", "run", "xdist", "collect", "large", "replay", "dataset", "judged")
 ANSWER = "27"
+JUDGE_MODEL = "gpt-5-mini"  # the catalog model grading the judged cases
+JUDGE_REPLY = '{"score": 0.9, "reason": "describes the scene"}'
 
 # Timings of the pytest session, written by a tiny plugin loaded with ``-p`` in the subprocess.
 TIMING_PLUGIN = """
@@ -106,6 +111,10 @@ class Result:
     peak_rss_mb: float = 0.0
     requests: int = 0  # received by the fake server
     peak_in_flight: int = 0  # most requests the fake server was handling at once
+    answer_calls: int = 0  # judged: calls of the model under test
+    judge_calls: int = 0  # judged: calls of the judge model
+    judge_peak_in_flight: int = 0  # judged: most requests on the server during judge calls
+    judge_at_once: int = 0  # judged: most judge calls on the server at once
     exit_code: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -476,6 +485,105 @@ def scenario_replay(models: tuple[str, str] = ("gpt-5.2", "gemma-4-26b-a4b")) ->
         return res
 
 
+def _peak_overlap(spans: list[tuple[float, float]], window: tuple[float, float]) -> int:
+    """The most ``(start, end)`` spans open at once inside ``window``."""
+    lo, hi = window
+    events = sorted(
+        (t, d)
+        for a, b in spans
+        if a < hi and b > lo
+        for t, d in ((max(a, lo), 1), (min(b, hi), -1))
+    )
+    peak = now = 0
+    for _t, d in events:  # an end sorts before a start at the same instant
+        now += d
+        peak = max(peak, now)
+    return peak
+
+
+def scenario_judged(
+    latency: float, concurrency: int, model: str = "gpt-5.2", judge: str = JUDGE_MODEL
+) -> Result:
+    """The built-in suite, live, for one model, its ``judge`` cases graded by ``judge``;
+    both models on one fake server (the judge's prompts get a passing verdict)."""
+    evals = REPO / "evals"
+    done: dict[int, float] = {}  # id(request) -> when its answer was ready
+
+    def answer(req: RecordedRequest) -> str:
+        done[id(req)] = time.monotonic()  # called after the latency sleep
+        return JUDGE_REPLY if req.model == judge else ANSWER
+
+    with (
+        FakeVLMServer(answer=answer, latency=latency) as srv,
+        tempfile.TemporaryDirectory(prefix="ve-bench-") as tmp,
+    ):
+        tmpdir = Path(tmp)
+        catalog = tmpdir / "catalog.yaml"
+        catalog.write_text(
+            "models:\n"
+            f"  {model}: {{base_url: {srv.openai_base_url}}}\n"
+            f"  {judge}: {{base_url: {srv.openai_base_url}}}\n"
+        )
+        args = [
+            str(evals),
+            "-q",
+            "--vision-no-progress",
+            f"--vision-catalog={catalog}",
+            f"--vision-models={model}",
+            f"--vision-judge-model={judge}",
+            f"--vision-concurrency={concurrency}",
+            # The default record mode ('once') with a new cache: every call is live.
+            f"--vision-cache-dir={tmpdir / 'c'}",
+        ]
+        code, wall, cpu, rss, times, tail = run_pytest(REPO, args, {"OPENAI_API_KEY": "sk-bench"})
+        reqs = srv.model_calls
+        judged = [r for r in reqs if r.model == judge]
+        total = len(reqs)
+        # A judged item needs its answer, then its judge call: two latencies at least.
+        ideal = max(math.ceil(total / concurrency), 2) * latency if latency else None
+        res = Result(
+            scenario="judged",
+            cases=total - len(judged),
+            concurrency=concurrency,
+            latency_s=latency,
+            ideal_s=ideal,
+            run_s=times.get("run_s"),
+            process_s=wall,
+            collect_s=times.get("collect_s"),
+            cpu_s=cpu,
+            cpu_ms_per_case=cpu / max(1, total) * 1000,
+            peak_rss_mb=rss,
+            requests=total,
+            peak_in_flight=srv.peak_in_flight,
+            answer_calls=total - len(judged),
+            judge_calls=len(judged),
+            exit_code=code,
+        )
+        if code not in (0, 1) or not judged:
+            res.notes.append(f"unexpected: exit {code}, {len(judged)} judge calls\n{tail}")
+        if judged and reqs:
+            t0 = reqs[0].received_at
+            spans = [(r.received_at, done.get(id(r), r.received_at)) for r in reqs]
+            phase = (min(r.received_at for r in judged), max(done.get(id(r), 0) for r in judged))
+            res.judge_peak_in_flight = _peak_overlap(spans, phase)
+            res.judge_at_once = _peak_overlap(
+                [(r.received_at, done.get(id(r), r.received_at)) for r in judged], phase
+            )
+            last = max(b for _a, b in spans)
+            res.notes.append(
+                f"calls: {res.answer_calls} answers + {res.judge_calls} judge = {total}; "
+                "judge calls sent at "
+                + ", ".join(f"{r.received_at - t0:.2f}" for r in judged)
+                + f" s after the first call (up to {res.judge_at_once} at once, "
+                f"{res.judge_peak_in_flight} requests on the server); "
+                f"last answer at {last - t0:.2f} s"
+            )
+        first = times.get("first_wait_s")
+        if first is not None:
+            res.notes.append(f"first item reported {first:.2f}s after it started")
+        return res
+
+
 def fmt(r: Result) -> str:
     def s(x: float | None) -> str:
         return "-" if x is None else f"{x:.2f}s"
@@ -504,6 +612,8 @@ def fmt(r: Result) -> str:
     parts.append(f"requests {r.requests}")
     if r.peak_in_flight:
         parts.append(f"peak in flight {r.peak_in_flight}")
+    if r.judge_calls:
+        parts.append(f"judge calls {r.judge_calls}, {r.judge_at_once} at once")
     out = " | ".join(parts)
     for note in r.notes:
         out += "\n    " + note.replace("\n", "\n    ")
@@ -558,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{plain * 1000:.2f} ms (a plain test, plugin disabled): "
                 f"the plugin's own {marginal - plain * 1000:.2f} ms"
             )
+        elif name == "judged":
+            r = scenario_judged(args.latency, args.concurrency)
         else:
             r = scenario_replay()
         print(fmt(r), flush=True)

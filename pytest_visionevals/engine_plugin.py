@@ -173,7 +173,8 @@ class EnginePlugin:
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> None:
         # On the first eval file, warm up every selected model's provider so that its
         # imports and HTTP client overlap collection. A model that -k / -m later leaves
-        # out costs an import in the background, nothing else.
+        # out costs an import in the background, nothing else. The run's judge model too:
+        # else its first call builds the client while the judged items wait.
         if self._warmed_all or self.record_mode == "none" or self.config.option.collectonly:
             return
         vs = self.config.stash.get(SESSION_KEY, None)
@@ -182,6 +183,8 @@ class EnginePlugin:
         self._warmed_all = True
         for name in vs.models:  # every item's model is among these; warm_up is idempotent
             self.engine.warm_up(vs.catalog.get(name))
+        if vs.judge_model in vs.catalog.models:  # an unknown one errs at its judge calls
+            self.engine.warm_up(vs.catalog.get(vs.judge_model))
 
     def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
         # Recordings are never tests, and a cache committed inside the project holds one

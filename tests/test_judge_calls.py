@@ -131,3 +131,33 @@ def test_judge_calls_count_against_the_budget(
         )
         assert model_server.request_count + judge.request_count < 12
         assert result.ret != 0
+
+
+# Records which models' providers the engine warms up (in each process of the run).
+WARM_PROBE = """
+from pathlib import Path
+from pytest_visionevals.engine import Engine
+
+_warm_up = Engine.warm_up
+
+def _probe(self, spec):
+    with open(Path(__file__).parent / "warmed.txt", "a") as fh:
+        fh.write(spec.name + "\\n")
+    return _warm_up(self, spec)
+
+Engine.warm_up = _probe
+"""
+
+
+def test_the_judge_model_is_warmed_up_with_the_models(
+    pytester: pytest.Pytester, model_server: FakeVLMServer, xdist_args: list[str]
+) -> None:
+    # Its client is built during collection, not on the first judge call's critical path.
+    with FakeVLMServer(answer=JUDGE_REPLY) as judge:
+        make_project(pytester, model_server, judge, 2)
+        pytester.makeconftest(WARM_PROBE)
+        result = pytester.runpytest_subprocess(
+            *xdist_args, "-p", "no:cacheprovider", "--vision-cache-dir", "cache", timeout=120
+        )
+        result.assert_outcomes(passed=2)
+    assert set((pytester.path / "warmed.txt").read_text().split()) == {"local", "judge"}
