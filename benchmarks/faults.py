@@ -195,13 +195,15 @@ def kill(delay_requests: int = 40) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="*", default=["faults", "kill"], choices=["faults", "kill"])
+    # No default list: argparse checks a list default against ``choices`` as one value.
+    parser.add_argument("what", nargs="*", choices=["faults", "kill"])
     parser.add_argument("--rate", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    if "faults" in args.what:
+    what = args.what or ["faults", "kill"]
+    if "faults" in what:
         faults(args.rate, args.seed)
-    if "kill" in args.what:
+    if "kill" in what:
         kill()
 
 
