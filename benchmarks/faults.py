@@ -20,6 +20,7 @@ answer (``reference.correct`` in the eval files):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -146,6 +147,13 @@ def faults(rate: float, seed: int) -> None:
                 print(f"  mislabelled: {k}: {baseline.get(k)} -> {got[k]}")
 
 
+def _identity(r: RecordedRequest) -> str:
+    """A request's identity: its whole body (prompt, image and parameters), not its
+    prompt alone, which several built-in cases share with different images."""
+    body = json.dumps(r.body, sort_keys=True, default=str)
+    return f"{r.model}|{hashlib.sha256(body.encode()).hexdigest()}"
+
+
 def kill(delay_requests: int = 40) -> None:
     answers = reference_answers()
     for label, extra in (("no xdist", []), ("-n 2", ["-n", "2"])):
@@ -178,12 +186,12 @@ def kill(delay_requests: int = 40) -> None:
             time.sleep(3)  # orphaned xdist workers finish what is on the wire
             # What the server answered in full before the kill (calls on the wire when the
             # process died got no answer: calling them again is not a repeat).
-            first = {r.prompt + "|" + r.model for r in srv.requests if r.answered}
+            first = {_identity(r) for r in srv.requests if r.answered}
             on_wire = sum(not r.answered for r in srv.requests)
             recorded = len(list((work / "cache").rglob("*.json")))
             srv.clear()
             subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-            again = [r.prompt + "|" + r.model for r in srv.requests]
+            again = [_identity(r) for r in srv.requests]
             repeated = len(first & set(again))
             print(
                 f"kill -9 ({label}): {len(first)} answers delivered before the process died "
@@ -195,12 +203,14 @@ def kill(delay_requests: int = 40) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # No default list: argparse checks a list default against ``choices`` as one value.
-    parser.add_argument("what", nargs="*", choices=["faults", "kill"])
+    # Checked here: argparse tests an empty or default list against ``choices`` as one value.
+    parser.add_argument("what", nargs="*", help="faults, kill (default: both)")
     parser.add_argument("--rate", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     what = args.what or ["faults", "kill"]
+    if set(what) - {"faults", "kill"}:
+        parser.error(f"unknown probe(s): {', '.join(sorted(set(what) - {'faults', 'kill'}))}")
     if "faults" in what:
         faults(args.rate, args.seed)
     if "kill" in what:
