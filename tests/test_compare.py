@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from browser import IMG_ANSWER, SCRIPT_ANSWER, open_page
 from PIL import Image
 
 from pytest_visionevals.__main__ import main
@@ -31,19 +32,6 @@ from pytest_visionevals.testing.fake_server import FakeVLMServer, RecordedReques
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCRIPT_ANSWER = "<script>window.pwned=1</script>"
-IMG_ANSWER = '<img src=x onerror="window.pwned=1">'
 MODELS = "gpt-5.2,gemma-4-26b-a4b,local"
 # Where every model's box lands in the original 4000x2000 image.
 CRATE = [1000.0, 500.0, 3000.0, 1500.0]
@@ -235,26 +223,8 @@ def test_table_on_stdout(detection: DetectionRun) -> None:
 
 @pytest.fixture(scope="module")
 def page(detection: DetectionRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=BROWSER_ARGS,
-        )
-        try:
-            pg = context.new_page()
-            errors: list[str] = []
-            pg.on("pageerror", lambda exc: errors.append(str(exc)))
-            pg.goto(detection.html.as_uri())
-            pg.wait_for_selector("section.case")
-            pg.errors = errors
-            yield pg
-        finally:
-            context.close()
+    with open_page(detection.html.as_uri(), tmp_path_factory.mktemp("chromium-profile")) as pg:
+        yield pg
 
 
 RECTS = (

@@ -5,10 +5,10 @@ Never ``playwright install``: it downloads a browser. The test needs /usr/bin/ch
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from browser import CHROMIUM, IMG_ANSWER, SCRIPT_ANSWER, SKIP_REASON, open_page
 
 from pytest_visionevals.report import html
 from pytest_visionevals.results import CaseResult
@@ -16,25 +16,9 @@ from pytest_visionevals.scoring import Scorecard
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCRIPT_ANSWER = "<script>window.pwned=1</script>"
-IMG_ANSWER = '<img src=x onerror="window.pwned=1">'
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
-)
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=SKIP_REASON)
 
 
 def verdict(expected: list[list[int]], predicted: list[list[int]]) -> dict[str, Any]:
@@ -114,24 +98,8 @@ def page_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def browser_page(page_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=ARGS,
-        )
-        try:
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(page_url)
-            page.wait_for_selector("section.case")
-            page.errors = errors
-            yield page
-        finally:
-            context.close()
+    with open_page(page_url, tmp_path_factory.mktemp("chromium-profile")) as page:
+        yield page
 
 
 def visible_cases(page: Any) -> list[str]:
